@@ -1,0 +1,51 @@
+import { z } from 'zod';
+
+const repoName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must look like owner/name')
+  .refine((repo) => repo.split('/').every((part) => part !== '.' && part !== '..'), 'must not use . or ..');
+
+/** An issue as the user gives it (issues file, GitHub, mock). */
+export const IssueSchema = z.object({
+  repo: repoName,
+  number: z.number().int().positive(),
+  title: z.string().min(1).max(1024),
+  body: z.string().max(200_000).default(''),
+  labels: z.array(z.string()).default([]),
+  url: z.string().url().optional(),
+});
+export type Issue = z.infer<typeof IssueSchema>;
+
+/** What goes on the queue: one issue of one run. */
+export const JobMessageSchema = z.object({
+  v: z.literal(1),
+  runId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  issue: IssueSchema,
+  sentAt: z.number().int().nonnegative(),
+});
+export type JobMessage = z.infer<typeof JobMessageSchema>;
+
+/** The idempotency key of a job: from the issue, never from the queue message (pitfall 5). */
+export function jobKey(issue: Pick<Issue, 'repo' | 'number'>): string {
+  return `${issue.repo}#${issue.number}`;
+}
+
+/** Where a job's files live, relative to the workspace root (S3 bucket or folder). */
+export function jobPrefix(runId: string, issue: Pick<Issue, 'repo' | 'number'>): string {
+  return `runs/${runId}/jobs/${issue.repo}/${issue.number}/`;
+}
+
+export function mockIssues(count: number): Issue[] {
+  return Array.from({ length: count }, (_, i) => ({
+    repo: 'mock/backlog',
+    number: i + 1,
+    title: `Mock issue ${i + 1}`,
+    body: 'A generated issue for the simulate agent.',
+    labels: ['mock'],
+  }));
+}
+
+export function newRunId(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  return `run-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
+}

@@ -1,0 +1,154 @@
+import type { JobRecord, JobStatus, RunRecord } from '../ports/state.js';
+import { formatMs, formatUsd } from './units.js';
+
+/**
+ * The shortest time `workers` workers could finish these jobs in, scheduling the
+ * longest first (LPT). For equal durations it is exactly ceil(jobs / workers) x duration.
+ */
+export function idealMakespan(durationsMs: readonly number[], workers: number): number {
+  const loads = new Array<number>(Math.max(1, workers)).fill(0);
+  for (const duration of [...durationsMs].sort((a, b) => b - a)) {
+    let least = 0;
+    for (let i = 1; i < loads.length; i++) if ((loads[i] as number) < (loads[least] as number)) least = i;
+    loads[least] = (loads[least] as number) + duration;
+  }
+  return Math.max(0, ...loads);
+}
+
+export interface ReportRow {
+  readonly jobKey: string;
+  readonly title: string;
+  readonly status: JobStatus;
+  readonly errorCode?: string;
+  readonly errorMessage?: string;
+  readonly durationMs?: number;
+  readonly costUsd: number;
+  readonly attempts: number;
+  readonly worker?: string;
+}
+
+export interface DeadLetterRow {
+  readonly messageId: string;
+  readonly jobKey?: string;
+  readonly code: string;
+  readonly reason: string;
+}
+
+export interface RunReport {
+  readonly runId: string;
+  readonly workers: number;
+  readonly jobs: readonly ReportRow[];
+  readonly deadLetters: readonly DeadLetterRow[];
+  readonly totals: Readonly<Record<JobStatus, number>> & { readonly jobs: number };
+  readonly costUsd: {
+    readonly spent: number;
+    readonly abandoned: number;
+    readonly reserved: number;
+    readonly budget: number;
+  };
+  readonly timing: {
+    /** Start of dispatch to the last job's end, this session. */
+    readonly wallMs: number;
+    /** Starting the embedded engine and the worker processes, before dispatch. */
+    readonly startupMs: number;
+    /** The agents' work time of the jobs that ran this session, one after another. */
+    readonly serialMs: number;
+    readonly idealMs: number;
+    readonly speedup: number;
+    readonly efficiency: number;
+  };
+  readonly complete: boolean;
+}
+
+export interface ReportInput {
+  readonly run: RunRecord;
+  readonly jobs: readonly JobRecord[];
+  readonly deadLetters: readonly DeadLetterRow[];
+  readonly workers: number;
+  readonly wallMs: number;
+  readonly startupMs: number;
+  /** The agents' own work time on each job this session ran to an outcome. */
+  readonly sessionWorkMs: readonly number[];
+}
+
+export function buildReport(input: ReportInput): RunReport {
+  const totals: Record<JobStatus, number> = { PENDING: 0, RUNNING: 0, DONE: 0, FAILED: 0, SKIPPED: 0 };
+  for (const job of input.jobs) totals[job.status]++;
+  const serialMs = input.sessionWorkMs.reduce((sum, d) => sum + d, 0);
+  const idealMs = idealMakespan(input.sessionWorkMs, input.workers);
+  const wallMs = input.wallMs;
+  return {
+    runId: input.run.runId,
+    workers: input.workers,
+    jobs: input.jobs.map((job) => ({
+      jobKey: job.jobKey,
+      title: job.title,
+      status: job.status,
+      ...(job.errorCode ? { errorCode: job.errorCode, errorMessage: job.errorMessage } : {}),
+      ...(job.durationMs === undefined ? {} : { durationMs: job.durationMs }),
+      costUsd: job.costMicros / 1e6,
+      attempts: job.attempts,
+      ...(job.worker ? { worker: job.worker } : {}),
+    })),
+    deadLetters: input.deadLetters,
+    totals: { ...totals, jobs: input.jobs.length },
+    costUsd: {
+      spent: input.run.spentMicros / 1e6,
+      abandoned: input.run.abandonedMicros / 1e6,
+      reserved: input.run.reservedMicros / 1e6,
+      budget: input.run.budgetMicros / 1e6,
+    },
+    timing: {
+      wallMs,
+      startupMs: input.startupMs,
+      serialMs,
+      idealMs,
+      speedup: wallMs > 0 ? serialMs / wallMs : 0,
+      efficiency: wallMs > 0 ? idealMs / wallMs : 0,
+    },
+    complete: totals.PENDING === 0 && totals.RUNNING === 0,
+  };
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function formatReport(report: RunReport): string {
+  const rows = report.jobs.map((job) => [
+    job.jobKey,
+    job.status + (job.errorCode ? ` (${job.errorCode})` : ''),
+    job.durationMs === undefined ? '-' : formatMs(job.durationMs),
+    formatUsd(Math.round(job.costUsd * 1e6)),
+    String(job.attempts),
+    job.worker ?? '-',
+  ]);
+  const t = report.timing;
+  const lines = [
+    `Run ${report.runId}: ${report.totals.jobs} jobs, ${report.workers} workers${report.complete ? '' : ' (incomplete: run `fanout run` again to resume)'}`,
+    '',
+    table(['job', 'outcome', 'duration', 'cost', 'attempts', 'worker'], rows),
+    '',
+    `done ${report.totals.DONE}  failed ${report.totals.FAILED}  skipped ${report.totals.SKIPPED}  pending ${report.totals.PENDING + report.totals.RUNNING}`,
+    `spent ${formatUsd(Math.round(report.costUsd.spent * 1e6))} of ${formatUsd(Math.round(report.costUsd.budget * 1e6))} budget` +
+      (report.costUsd.abandoned > 0
+        ? ` (+${formatUsd(Math.round(report.costUsd.abandoned * 1e6))} charged for reservations of crashed attempts)`
+        : '') +
+      (report.costUsd.reserved > 0
+        ? ` (${formatUsd(Math.round(report.costUsd.reserved * 1e6))} still reserved)`
+        : ''),
+    `wall ${formatMs(t.wallMs)} (+${formatMs(t.startupMs)} start-up)  serial ${formatMs(t.serialMs)}  ideal ${formatMs(t.idealMs)}`,
+    `speedup ${t.speedup.toFixed(2)}x  efficiency ${(t.efficiency * 100).toFixed(1)}% of the ideal makespan`,
+  ];
+  if (report.deadLetters.length > 0) {
+    lines.push('', `dead-letter queue (${report.deadLetters.length}):`);
+    for (const d of report.deadLetters) lines.push(`  ${d.jobKey ?? d.messageId}  ${d.code}  ${d.reason}`);
+  }
+  return lines.join('\n');
+}

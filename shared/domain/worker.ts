@@ -1,0 +1,260 @@
+import type { Agent, Logger } from '../ports/agent.js';
+import type { BatchResponse, QueueControl, QueueRecord } from '../ports/queue.js';
+import type { FinalStatus, JobOutcome, Lease, StatePort } from '../ports/state.js';
+import type { WorkspaceStore } from '../ports/workspace.js';
+import { type ErrorCode, FanoutError, toFanoutError } from './errors.js';
+import { type JobMessage, JobMessageSchema, jobKey, jobPrefix } from './job.js';
+import { AttemptLedger, reclaimAbandoned } from './ledger.js';
+
+export type WorkerEvent =
+  | { readonly type: 'started'; readonly jobKey: string; readonly title: string; readonly attempt: number }
+  | {
+      readonly type: 'finished';
+      readonly jobKey: string;
+      readonly status: FinalStatus;
+      readonly costMicros: number;
+      readonly durationMs: number;
+      readonly errorCode?: ErrorCode;
+    }
+  | { readonly type: 'returned'; readonly jobKey: string; readonly reason: string };
+
+export interface WorkerDeps {
+  readonly state: StatePort;
+  readonly queue: QueueControl;
+  readonly workspaces: WorkspaceStore;
+  readonly agent: Agent;
+  readonly logger: Logger;
+  readonly clock: () => number;
+  /** The worker slot, e.g. worker-01. */
+  readonly workerId: string;
+  /** Unique per invocation, so two invocations of one slot never share a lease. */
+  readonly owner: string;
+  readonly leaseMs: number;
+  readonly heartbeatMs: number;
+  readonly maxReceiveCount: number;
+  /** Epoch ms at which this invocation is cut off (Lambda's remaining time, the local timeout). */
+  readonly deadline: number;
+  /** Aborted when the run is stopping and running jobs go back to the queue. */
+  readonly signal?: AbortSignal;
+  /** Runs before each job, e.g. emptying Lambda's reused /tmp (pitfall 8). */
+  readonly beforeJob?: () => Promise<void>;
+  readonly onEvent?: (event: WorkerEvent) => void;
+}
+
+/** What became of one record: acknowledged (deleted) or left for the queue to deliver again. */
+export type RecordResult =
+  | {
+      readonly kind: 'ack';
+      readonly reason: 'finished' | 'already-finished' | 'poison';
+      readonly status?: FinalStatus;
+    }
+  | {
+      readonly kind: 'retry';
+      readonly reason: 'lease-held' | 'retryable-error' | 'lease-lost' | 'cancelled';
+    };
+
+export function parseJobMessage(
+  body: string,
+): { ok: true; message: JobMessage } | { ok: false; reason: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (error) {
+    return { ok: false, reason: `body is not JSON: ${(error as Error).message}` };
+  }
+  const parsed = JobMessageSchema.safeParse(json);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    return {
+      ok: false,
+      reason: `body is not a job message: ${first?.path.join('.') || '(root)'}: ${first?.message}`,
+    };
+  }
+  return { ok: true, message: parsed.data };
+}
+
+/** The life of a job (DESIGN.md): lease, budget, work with a heartbeat, outcome, release. */
+export async function processRecord(record: QueueRecord, deps: WorkerDeps): Promise<RecordResult> {
+  const parsed = parseJobMessage(record.body);
+  if (!parsed.ok) {
+    // A poison message fails alone and at once, with its reason (invariant 5).
+    deps.logger.warn('poison message sent to the dead-letter queue', {
+      messageId: record.messageId,
+      reason: parsed.reason,
+    });
+    await deps.queue.deadLetter(record, { code: 'INVALID_MESSAGE', message: parsed.reason });
+    return { kind: 'ack', reason: 'poison' };
+  }
+  const message = parsed.message;
+  const key = jobKey(message.issue);
+  const { state, clock } = deps;
+
+  // The agent's first worst case is reserved while the lease is taken (design step 4).
+  const ledger = new AttemptLedger(state, { runId: message.runId, jobKey: key, owner: deps.owner }, clock);
+  const early = deps.agent.firstReservationMicros?.(message);
+  if (early !== undefined) ledger.reserveEarly(early);
+  const answer = await state.acquireLease(
+    message.runId,
+    key,
+    { owner: deps.owner, worker: deps.workerId },
+    clock(),
+    deps.leaseMs,
+  );
+  if (answer.kind !== 'acquired') await ledger.releaseUnused();
+  if (answer.kind === 'finished') {
+    deps.logger.info('job already finished; delivery acknowledged', { jobKey: key, status: answer.status });
+    return { kind: 'ack', reason: 'already-finished', status: answer.status };
+  }
+  if (answer.kind === 'held') {
+    // Another worker holds the job: come back when its lease would have expired.
+    const seconds = Math.max(1, Math.ceil((answer.until - clock()) / 1000));
+    deps.logger.info('job is leased by another worker; deferred', {
+      jobKey: key,
+      owner: answer.owner,
+      seconds,
+    });
+    await deps.queue.changeVisibility(record, seconds);
+    return { kind: 'retry', reason: 'lease-held' };
+  }
+
+  const lease: Lease = { runId: message.runId, jobKey: key, owner: deps.owner, fence: answer.fence };
+  if (answer.attempts > 1) await reclaimAbandoned(state, lease, clock(), deps.leaseMs / 2, deps.logger);
+  deps.onEvent?.({ type: 'started', jobKey: key, title: message.issue.title, attempt: answer.attempts });
+  await deps.beforeJob?.();
+
+  const attempt = await runAgent(message, lease, ledger, deps);
+  const error = attempt.error;
+
+  if (error?.code === 'LEASE_LOST' || (error && deps.signal?.aborted && error.code === 'CANCELLED')) {
+    const reason = error.code === 'LEASE_LOST' ? 'lease-lost' : 'cancelled';
+    await attempt.ledger.flushed();
+    if (reason === 'cancelled') {
+      await state.releaseLease(lease);
+      await deps.queue.changeVisibility(record, 0);
+    }
+    deps.onEvent?.({ type: 'returned', jobKey: key, reason });
+    return { kind: 'retry', reason };
+  }
+
+  if (error?.retryable && record.receiveCount < deps.maxReceiveCount) {
+    deps.logger.warn('job failed with a retryable error; the queue will deliver it again', {
+      jobKey: key,
+      code: error.code,
+      receiveCount: record.receiveCount,
+    });
+    await Promise.all([
+      attempt.ledger.flushed(),
+      state.releaseLease(lease, { code: error.code, message: error.message }),
+    ]);
+    deps.onEvent?.({ type: 'returned', jobKey: key, reason: error.code });
+    return { kind: 'retry', reason: 'retryable-error' };
+  }
+
+  const outcome: JobOutcome = {
+    status: !error ? 'DONE' : error.code === 'BUDGET_EXHAUSTED' ? 'SKIPPED' : 'FAILED',
+    worker: deps.workerId,
+    durationMs: attempt.durationMs,
+    costMicros: attempt.costMicros,
+    ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
+  };
+  const [recorded] = await Promise.all([state.finishJob(lease, outcome, clock()), attempt.ledger.flushed()]);
+  if (recorded === 'lost') {
+    deps.logger.warn('lease lost before the outcome was recorded; the holder decides', { jobKey: key });
+    deps.onEvent?.({ type: 'returned', jobKey: key, reason: 'lease-lost' });
+    return { kind: 'retry', reason: 'lease-lost' };
+  }
+  if (outcome.status === 'FAILED' && error) {
+    // A failed job ends in the dead-letter queue with its reason, ready for a redrive.
+    await deps.queue.deadLetter(record, { code: error.code, message: error.message });
+  }
+  deps.logger.info('job finished', { jobKey: key, status: outcome.status, costMicros: outcome.costMicros });
+  deps.onEvent?.({
+    type: 'finished',
+    jobKey: key,
+    status: outcome.status,
+    costMicros: outcome.costMicros,
+    durationMs: outcome.durationMs,
+    ...(outcome.errorCode ? { errorCode: outcome.errorCode } : {}),
+  });
+  return { kind: 'ack', reason: 'finished', status: outcome.status };
+}
+
+interface Attempt {
+  readonly durationMs: number;
+  readonly costMicros: number;
+  /** Its settlements are written while the outcome is: await `ledger.flushed()` with it. */
+  readonly ledger: AttemptLedger;
+  readonly error?: FanoutError;
+}
+
+/** Runs the agent under a heartbeat that renews the lease, with spend going through the ledger. */
+async function runAgent(
+  message: JobMessage,
+  lease: Lease,
+  ledger: AttemptLedger,
+  deps: WorkerDeps,
+): Promise<Attempt> {
+  const { state, clock } = deps;
+  const controller = new AbortController();
+  const onStop = () =>
+    controller.abort(new FanoutError('CANCELLED', 'the run is stopping', { retryable: true }));
+  deps.signal?.addEventListener('abort', onStop, { once: true });
+  if (deps.signal?.aborted) onStop();
+
+  const heartbeat = setInterval(() => {
+    state.renewLease(lease, clock(), deps.leaseMs).then(
+      (answer) => {
+        if (answer === 'lost') {
+          controller.abort(
+            new FanoutError('LEASE_LOST', `lease on ${lease.jobKey} was taken over`, { retryable: true }),
+          );
+        }
+      },
+      (error: unknown) =>
+        deps.logger.warn('heartbeat failed; will try again', { jobKey: lease.jobKey, error: String(error) }),
+    );
+  }, deps.heartbeatMs);
+
+  const started = clock();
+  let error: FanoutError | undefined;
+  try {
+    await deps.agent.run(message, deps.workspaces.open(jobPrefix(message.runId, message.issue)), {
+      deadline: deps.deadline,
+      signal: controller.signal,
+      spend: ledger,
+      logger: deps.logger,
+    });
+  } catch (thrown) {
+    error = toFanoutError(controller.signal.aborted ? (controller.signal.reason ?? thrown) : thrown);
+  } finally {
+    clearInterval(heartbeat);
+    deps.signal?.removeEventListener('abort', onStop);
+  }
+  const durationMs = clock() - started;
+  return { durationMs, costMicros: ledger.closeAttempt(), ledger, ...(error ? { error } : {}) };
+}
+
+/**
+ * Handles a batch the way the SQS event source expects: every record on its own,
+ * and only the records that must come back reported as failures (invariant 5).
+ */
+export async function processBatch(
+  records: readonly QueueRecord[],
+  deps: WorkerDeps,
+): Promise<BatchResponse> {
+  const batchItemFailures: { itemIdentifier: string }[] = [];
+  for (const record of records) {
+    let result: RecordResult;
+    try {
+      result = await processRecord(record, deps);
+    } catch (error) {
+      deps.logger.error('record failed; the queue will deliver it again', {
+        messageId: record.messageId,
+        error: String(error),
+      });
+      result = { kind: 'retry', reason: 'retryable-error' };
+    }
+    if (result.kind === 'retry') batchItemFailures.push({ itemIdentifier: record.messageId });
+  }
+  return { batchItemFailures };
+}

@@ -1,0 +1,45 @@
+import type { JobMessage } from '../domain/job.js';
+import type { Workspace } from './workspace.js';
+
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Reservations against the run budget, made by the agent before work that costs money. */
+export interface Spend {
+  /** Reserves the worst case; throws FanoutError BUDGET_EXHAUSTED when the budget cannot cover it. */
+  reserve(amountMicros: number): Promise<Reservation>;
+}
+
+export interface Reservation {
+  readonly amountMicros: number;
+  /** Records what the work actually cost; the rest of the reservation returns to the budget. */
+  settle(actualMicros: number): Promise<void>;
+}
+
+export interface AgentContext {
+  /** Epoch ms by which the agent must have returned (the invocation's deadline). */
+  readonly deadline: number;
+  /** Aborted when the lease is lost or the run is stopping. */
+  readonly signal: AbortSignal;
+  readonly spend: Spend;
+  readonly logger: Logger;
+}
+
+export interface AgentResult {
+  readonly summary: string;
+}
+
+/** An agent works one job in its workspace. It throws FanoutError to fail the job. */
+export interface Agent {
+  readonly name: string;
+  /**
+   * The worst case of the agent's first reservation, if known before it starts: the
+   * worker reserves it while it takes the lease, and the agent's first `reserve` of
+   * no more than that amount receives it without another round trip.
+   */
+  firstReservationMicros?(job: JobMessage): number;
+  run(job: JobMessage, workspace: Workspace, context: AgentContext): Promise<AgentResult>;
+}

@@ -1,0 +1,45 @@
+import type { ErrorCode } from '../domain/errors.js';
+
+/** One delivery of a queue message, as SQS (and the local queue) hands it to a worker. */
+export interface QueueRecord {
+  readonly messageId: string;
+  readonly receiptHandle: string;
+  readonly body: string;
+  /** How many times this message has been received, this delivery included. */
+  readonly receiveCount: number;
+  readonly sentAt: number;
+}
+
+export interface DeadLetterReason {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/** What a worker may do to the queue while it handles a record. */
+export interface QueueControl {
+  /** Hides the record for `seconds` more (0 makes it visible at once). */
+  changeVisibility(record: QueueRecord, seconds: number): Promise<void>;
+  /** Moves the record to the dead-letter queue now, with its reason. */
+  deadLetter(record: QueueRecord, reason: DeadLetterReason): Promise<void>;
+}
+
+export interface SendEntry {
+  readonly id: string;
+  readonly body: string;
+}
+
+export interface SendResult {
+  readonly sent: readonly string[];
+  readonly failed: readonly { id: string; code: string; message: string }[];
+}
+
+/** The producer's and the event source's side of the queue. */
+export interface JobQueue extends QueueControl {
+  send(entries: readonly SendEntry[]): Promise<SendResult>;
+  receive(maxMessages: number, waitMs: number): Promise<QueueRecord[]>;
+  delete(record: QueueRecord): Promise<void>;
+}
+
+export interface BatchResponse {
+  readonly batchItemFailures: { itemIdentifier: string }[];
+}

@@ -1,0 +1,111 @@
+import type { ErrorCode } from '../domain/errors.js';
+
+export const JOB_STATUSES = ['PENDING', 'RUNNING', 'DONE', 'FAILED', 'SKIPPED'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export type FinalStatus = Extract<JobStatus, 'DONE' | 'FAILED' | 'SKIPPED'>;
+
+export interface RunRecord {
+  readonly runId: string;
+  readonly budgetMicros: number;
+  readonly spentMicros: number;
+  /** Reservations of crashed attempts, charged in full because they may have been spent. */
+  readonly abandonedMicros: number;
+  readonly reservedMicros: number;
+  /** Ids of the reservations not yet settled. */
+  readonly outstanding: readonly string[];
+  /** budget - spent - abandoned - reserved; a reservation is granted only while this stays >= 0. */
+  readonly availableMicros: number;
+  readonly jobCount: number;
+  readonly createdAt: number;
+}
+
+export interface JobRecord {
+  readonly runId: string;
+  readonly jobKey: string;
+  readonly title: string;
+  readonly status: JobStatus;
+  readonly fence: number;
+  readonly attempts: number;
+  readonly leaseOwner?: string;
+  readonly leaseUntil?: number;
+  /** The worker slot that holds or last held the job. */
+  readonly worker?: string;
+  readonly startedAt?: number;
+  readonly finishedAt?: number;
+  /** Time the agent worked on the attempt that finished the job. */
+  readonly durationMs?: number;
+  readonly costMicros: number;
+  readonly errorCode?: ErrorCode;
+  readonly errorMessage?: string;
+  readonly enqueuedAt?: number;
+}
+
+export type LeaseAnswer =
+  | { readonly kind: 'acquired'; readonly fence: number; readonly attempts: number }
+  | { readonly kind: 'held'; readonly until: number; readonly owner: string }
+  | { readonly kind: 'finished'; readonly status: FinalStatus };
+
+export interface Lease {
+  readonly runId: string;
+  readonly jobKey: string;
+  readonly owner: string;
+  readonly fence: number;
+}
+
+export interface JobOutcome {
+  readonly status: FinalStatus;
+  readonly worker: string;
+  readonly durationMs: number;
+  readonly costMicros: number;
+  readonly errorCode?: ErrorCode;
+  readonly errorMessage?: string;
+}
+
+/**
+ * Leases, the budget ledger and job/worker/run status. Every method is one
+ * single-item conditional write (or read), so it works on DynamoDB and dynalite alike.
+ */
+export interface StatePort {
+  createRun(run: { runId: string; budgetMicros: number; createdAt: number }): Promise<'created' | 'exists'>;
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  /** Records a job as PENDING; 'exists' when the run already has it (a duplicate send). */
+  registerJob(job: {
+    runId: string;
+    jobKey: string;
+    title: string;
+    enqueuedAt: number;
+  }): Promise<'created' | 'exists'>;
+  /** Adds to the run's job count once all of a send's jobs are registered. */
+  addJobCount(runId: string, count: number): Promise<void>;
+
+  /** Takes the job for `holder.owner` (one invocation) on `holder.worker` (its slot), unless someone holds it or it is finished. */
+  acquireLease(
+    runId: string,
+    jobKey: string,
+    holder: { owner: string; worker: string },
+    now: number,
+    leaseMs: number,
+  ): Promise<LeaseAnswer>;
+  renewLease(lease: Lease, now: number, leaseMs: number): Promise<'renewed' | 'lost'>;
+  /** Gives the job back (PENDING) without an outcome, so the next delivery can take it at once. */
+  releaseLease(lease: Lease, error?: { code: ErrorCode; message: string }): Promise<'released' | 'lost'>;
+  /** Records the outcome, conditioned on the fencing token: a stale worker gets 'lost'. */
+  finishJob(lease: Lease, outcome: JobOutcome, now: number): Promise<'recorded' | 'lost'>;
+
+  /** Reserves against the run budget: granted only if spent + reserved stays within it. */
+  reserve(
+    runId: string,
+    reservationId: string,
+    amountMicros: number,
+  ): Promise<'reserved' | 'over-budget' | 'duplicate'>;
+  /** Turns a reservation into spend (or abandoned spend). Idempotent: settling twice counts once. */
+  settle(
+    runId: string,
+    reservationId: string,
+    reservedMicros: number,
+    actualMicros: number,
+    kind?: 'spent' | 'abandoned',
+  ): Promise<'settled' | 'already-settled'>;
+
+  listJobs(runId: string): Promise<JobRecord[]>;
+}
