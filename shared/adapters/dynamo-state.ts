@@ -1,0 +1,457 @@
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  ResourceNotFoundException,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandOutput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { type ErrorCode, FanoutError } from '../domain/errors.js';
+import type {
+  FinalStatus,
+  JobOutcome,
+  JobRecord,
+  JobStatus,
+  Lease,
+  LeaseAnswer,
+  RunRecord,
+  StatePort,
+} from '../ports/state.js';
+
+/**
+ * Key design (one table, single-item writes only):
+ *   run     pk RUN#{runId}                 sk RUN            budget ledger: one item, conditional updates
+ *   job     pk RUN#{runId}#J{shard}        sk JOB#{jobKey}   lease, fencing token, outcome
+ * Jobs are spread over JOB_SHARDS partitions so that one run's writes are not bound
+ * to one partition's throughput; listing a run queries each shard.
+ */
+export const JOB_SHARDS = 16;
+export const TTL_ATTRIBUTE = 'expiresAt';
+const TTL_SECONDS = 30 * 24 * 3600;
+
+const runPk = (runId: string) => `RUN#${runId}`;
+function jobPk(runId: string, jobKey: string): string {
+  let h = 0;
+  for (let i = 0; i < jobKey.length; i++) h = (Math.imul(h, 31) + jobKey.charCodeAt(i)) >>> 0;
+  return `RUN#${runId}#J${h % JOB_SHARDS}`;
+}
+const jobItemKey = (runId: string, jobKey: string) => ({ pk: jobPk(runId, jobKey), sk: `JOB#${jobKey}` });
+const runItemKey = (runId: string) => ({ pk: runPk(runId), sk: 'RUN' });
+
+export interface DynamoStateOptions {
+  readonly tableName: string;
+  readonly client: DynamoDBClient;
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error as Error)?.name === 'ConditionalCheckFailedException'
+  );
+}
+
+function isMissingTable(error: unknown): boolean {
+  return error instanceof ResourceNotFoundException || (error as Error)?.name === 'ResourceNotFoundException';
+}
+
+export class DynamoState implements StatePort {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+
+  constructor(options: DynamoStateOptions) {
+    this.table = options.tableName;
+    this.doc = DynamoDBDocumentClient.from(options.client, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+  }
+
+  /** Runs one call, turning a missing table into an error that says what to do. */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (isMissingTable(error)) {
+        throw new FanoutError(
+          'TABLE_MISSING',
+          `state table "${this.table}" does not exist: deploy the stack (npx cdk deploy) or check FANOUT_TABLE_NAME`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Conditional write: true when applied, false when its condition did not hold. */
+  private async conditional(fn: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await this.call(fn);
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  private get(key: Record<string, string>) {
+    return this.call(() =>
+      this.doc.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true })),
+    );
+  }
+
+  private ttl(now: number): number {
+    return Math.floor(now / 1000) + TTL_SECONDS;
+  }
+
+  async createRun(run: {
+    runId: string;
+    budgetMicros: number;
+    createdAt: number;
+  }): Promise<'created' | 'exists'> {
+    const created = await this.conditional(() =>
+      this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            ...runItemKey(run.runId),
+            runId: run.runId,
+            budgetMicros: run.budgetMicros,
+            availableMicros: run.budgetMicros,
+            spentMicros: 0,
+            abandonedMicros: 0,
+            reservedMicros: 0,
+            jobCount: 0,
+            createdAt: run.createdAt,
+            [TTL_ATTRIBUTE]: this.ttl(run.createdAt),
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      ),
+    );
+    return created ? 'created' : 'exists';
+  }
+
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    const { Item } = await this.get(runItemKey(runId));
+    if (!Item) return undefined;
+    return {
+      runId: Item.runId,
+      budgetMicros: Item.budgetMicros,
+      spentMicros: Item.spentMicros,
+      abandonedMicros: Item.abandonedMicros,
+      reservedMicros: Item.reservedMicros,
+      outstanding: [...((Item.outstanding as Set<string> | undefined) ?? [])],
+      availableMicros: Item.availableMicros,
+      jobCount: Item.jobCount,
+      createdAt: Item.createdAt,
+    };
+  }
+
+  async registerJob(job: { runId: string; jobKey: string; title: string; enqueuedAt: number }) {
+    const created = await this.conditional(() =>
+      this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            ...jobItemKey(job.runId, job.jobKey),
+            runId: job.runId,
+            jobKey: job.jobKey,
+            title: job.title,
+            status: 'PENDING' satisfies JobStatus,
+            fence: 0,
+            attempts: 0,
+            costMicros: 0,
+            enqueuedAt: job.enqueuedAt,
+            [TTL_ATTRIBUTE]: this.ttl(job.enqueuedAt),
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      ),
+    );
+    return created ? ('created' as const) : ('exists' as const);
+  }
+
+  async addJobCount(runId: string, count: number): Promise<void> {
+    await this.call(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: runItemKey(runId),
+          UpdateExpression: 'SET jobCount = jobCount + :n',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':n': count },
+        }),
+      ),
+    );
+  }
+
+  async acquireLease(
+    runId: string,
+    jobKey: string,
+    holder: { owner: string; worker: string },
+    now: number,
+    leaseMs: number,
+  ): Promise<LeaseAnswer> {
+    try {
+      const { Attributes } = await this.call(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: jobItemKey(runId, jobKey),
+            // A job is free when new, PENDING, or RUNNING under a lease that has expired.
+            ConditionExpression:
+              'attribute_not_exists(pk) OR #s = :pending OR (#s = :running AND leaseUntil < :now)',
+            UpdateExpression:
+              'SET #s = :running, leaseOwner = :owner, worker = :worker, leaseUntil = :until, startedAt = :now, ' +
+              'fence = if_not_exists(fence, :zero) + :one, attempts = if_not_exists(attempts, :zero) + :one, ' +
+              'runId = :runId, jobKey = :jobKey, costMicros = if_not_exists(costMicros, :zero), ' +
+              `title = if_not_exists(title, :jobKey), ${TTL_ATTRIBUTE} = if_not_exists(${TTL_ATTRIBUTE}, :ttl)`,
+            ExpressionAttributeNames: { '#s': 'status' },
+            ExpressionAttributeValues: {
+              ':pending': 'PENDING',
+              ':running': 'RUNNING',
+              ':now': now,
+              ':owner': holder.owner,
+              ':worker': holder.worker,
+              ':until': now + leaseMs,
+              ':zero': 0,
+              ':one': 1,
+              ':runId': runId,
+              ':jobKey': jobKey,
+              ':ttl': this.ttl(now),
+            },
+            ReturnValues: 'UPDATED_NEW',
+          }),
+        ),
+      );
+      return { kind: 'acquired', fence: Attributes?.fence, attempts: Attributes?.attempts };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    // The condition failed: read why (dynalite lacks ReturnValuesOnConditionCheckFailure).
+    const { Item } = await this.get(jobItemKey(runId, jobKey));
+    if (Item?.status === 'RUNNING') return { kind: 'held', until: Item.leaseUntil, owner: Item.leaseOwner };
+    if (Item?.status === 'DONE' || Item?.status === 'FAILED' || Item?.status === 'SKIPPED') {
+      return { kind: 'finished', status: Item.status as FinalStatus };
+    }
+    // Released between our write and our read: report it held for an instant; the retry takes it.
+    return { kind: 'held', until: now, owner: 'unknown' };
+  }
+
+  private fenced(lease: Lease) {
+    return {
+      ConditionExpression: '#s = :running AND fence = :fence AND leaseOwner = :owner',
+      names: { '#s': 'status' },
+      values: { ':running': 'RUNNING', ':fence': lease.fence, ':owner': lease.owner },
+    };
+  }
+
+  async renewLease(lease: Lease, now: number, leaseMs: number): Promise<'renewed' | 'lost'> {
+    const guard = this.fenced(lease);
+    const ok = await this.conditional(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: jobItemKey(lease.runId, lease.jobKey),
+          UpdateExpression: 'SET leaseUntil = :until',
+          ConditionExpression: guard.ConditionExpression,
+          ExpressionAttributeNames: guard.names,
+          ExpressionAttributeValues: { ...guard.values, ':until': now + leaseMs },
+        }),
+      ),
+    );
+    return ok ? 'renewed' : 'lost';
+  }
+
+  async releaseLease(
+    lease: Lease,
+    error?: { code: ErrorCode; message: string },
+  ): Promise<'released' | 'lost'> {
+    const guard = this.fenced(lease);
+    const ok = await this.conditional(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: jobItemKey(lease.runId, lease.jobKey),
+          UpdateExpression: error
+            ? 'SET #s = :pending, errorCode = :code, errorMessage = :msg REMOVE leaseOwner, leaseUntil'
+            : 'SET #s = :pending REMOVE leaseOwner, leaseUntil',
+          ConditionExpression: guard.ConditionExpression,
+          ExpressionAttributeNames: guard.names,
+          ExpressionAttributeValues: {
+            ...guard.values,
+            ':pending': 'PENDING',
+            ...(error ? { ':code': error.code, ':msg': error.message } : {}),
+          },
+        }),
+      ),
+    );
+    return ok ? 'released' : 'lost';
+  }
+
+  async finishJob(lease: Lease, outcome: JobOutcome, now: number): Promise<'recorded' | 'lost'> {
+    const guard = this.fenced(lease);
+    const sets = [
+      '#s = :status',
+      'worker = :worker',
+      'durationMs = :duration',
+      'costMicros = :cost',
+      'finishedAt = :now',
+    ];
+    const values: Record<string, unknown> = {
+      ...guard.values,
+      ':status': outcome.status,
+      ':worker': outcome.worker,
+      ':duration': outcome.durationMs,
+      ':cost': outcome.costMicros,
+      ':now': now,
+    };
+    let remove = ' REMOVE leaseOwner, leaseUntil';
+    if (outcome.errorCode) {
+      sets.push('errorCode = :code', 'errorMessage = :msg');
+      values[':code'] = outcome.errorCode;
+      values[':msg'] = outcome.errorMessage ?? '';
+    } else {
+      remove += ', errorCode, errorMessage';
+    }
+    const ok = await this.conditional(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: jobItemKey(lease.runId, lease.jobKey),
+          UpdateExpression: `SET ${sets.join(', ')}${remove}`,
+          ConditionExpression: guard.ConditionExpression,
+          ExpressionAttributeNames: guard.names,
+          ExpressionAttributeValues: values,
+        }),
+      ),
+    );
+    return ok ? 'recorded' : 'lost';
+  }
+
+  async reserve(runId: string, reservationId: string, amountMicros: number) {
+    // available = budget - spent - reserved; DynamoDB conditions cannot add, so the
+    // ledger keeps the difference itself and the condition is a plain comparison.
+    const ok = await this.conditional(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: runItemKey(runId),
+          UpdateExpression:
+            'SET availableMicros = availableMicros - :a, reservedMicros = reservedMicros + :a ADD outstanding :ids',
+          ConditionExpression: 'availableMicros >= :a AND NOT contains(outstanding, :id)',
+          ExpressionAttributeValues: {
+            ':a': amountMicros,
+            ':id': reservationId,
+            ':ids': new Set([reservationId]),
+          },
+        }),
+      ),
+    );
+    if (ok) return 'reserved' as const;
+    const { Item } = await this.get(runItemKey(runId));
+    if (!Item) {
+      throw new FanoutError(
+        'INVALID_MESSAGE',
+        `run "${runId}" does not exist in the state table; send the job again`,
+      );
+    }
+    const outstanding = Item.outstanding as Set<string> | undefined;
+    return outstanding?.has(reservationId) ? ('duplicate' as const) : ('over-budget' as const);
+  }
+
+  async settle(
+    runId: string,
+    reservationId: string,
+    reservedMicros: number,
+    actualMicros: number,
+    kind: 'spent' | 'abandoned' = 'spent',
+  ) {
+    // The reservation id leaves the outstanding set in the same write that counts the
+    // spend, so a retried settle finds it gone and counts nothing (pitfall 6).
+    const ok = await this.conditional(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: runItemKey(runId),
+          UpdateExpression:
+            'SET availableMicros = availableMicros + :back, reservedMicros = reservedMicros - :r, ' +
+            `${kind}Micros = ${kind}Micros + :s DELETE outstanding :ids`,
+          ConditionExpression: 'contains(outstanding, :id)',
+          ExpressionAttributeValues: {
+            ':back': reservedMicros - actualMicros,
+            ':r': reservedMicros,
+            ':s': actualMicros,
+            ':id': reservationId,
+            ':ids': new Set([reservationId]),
+          },
+        }),
+      ),
+    );
+    return ok ? ('settled' as const) : ('already-settled' as const);
+  }
+
+  private async queryAll(pk: string): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page: QueryCommandOutput = await this.call(() =>
+        this.doc.send(
+          new QueryCommand({
+            TableName: this.table,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': pk },
+            ExclusiveStartKey: start,
+            ConsistentRead: true,
+          }),
+        ),
+      );
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  async listJobs(runId: string): Promise<JobRecord[]> {
+    const shards = Array.from({ length: JOB_SHARDS }, (_, shard) => this.queryAll(`RUN#${runId}#J${shard}`));
+    const items = (await Promise.all(shards)).flat();
+    return items.map(toJobRecord).sort((a, b) => a.jobKey.localeCompare(b.jobKey, 'en', { numeric: true }));
+  }
+}
+
+function toJobRecord(item: Record<string, unknown>): JobRecord {
+  const { pk: _pk, sk: _sk, [TTL_ATTRIBUTE]: _ttl, ...rest } = item;
+  return rest as unknown as JobRecord;
+}
+
+/** The table the core expects, for the embedded engine (the CDK stack declares the same on AWS). */
+export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: tableName }));
+    return;
+  } catch (error) {
+    if (!isMissingTable(error)) throw error;
+  }
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    }),
+  );
+  await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { TableName: tableName });
+}

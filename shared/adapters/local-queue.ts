@@ -1,0 +1,311 @@
+import { randomUUID } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { DeadLetterReason, JobQueue, QueueRecord, SendEntry, SendResult } from '../ports/queue.js';
+
+export interface LocalQueueOptions {
+  /** How long a received message stays hidden before it is delivered again. */
+  readonly visibilityTimeoutMs: number;
+  /** Deliveries after which the next receive moves the message to the dead-letter queue. */
+  readonly maxReceiveCount: number;
+  readonly clock?: () => number;
+}
+
+interface Message {
+  readonly id: string;
+  readonly body: string;
+  readonly sentAt: number;
+  receiveCount: number;
+  visibleAt: number;
+  receipt?: string;
+}
+
+export interface DeadLetter {
+  readonly id: string;
+  readonly body: string;
+  readonly sentAt: number;
+  readonly receiveCount: number;
+  readonly code: string;
+  readonly reason: string;
+  readonly at: number;
+}
+
+export interface QueueDepth {
+  readonly visible: number;
+  readonly inFlight: number;
+  readonly deadLetters: number;
+}
+
+type JournalEntry =
+  | { op: 'S'; id: string; body: string; t: number }
+  | { op: 'R'; id: string; n: number }
+  | { op: 'D'; id: string }
+  | { op: 'L'; id: string; code: string; reason: string; t: number }
+  | { op: 'X'; id: string };
+
+/**
+ * A queue with SQS semantics (visibility timeout, receive count, dead-letter queue
+ * after maxReceiveCount, stale receipts ignored) for the local runtime. Every change
+ * is appended to a journal under the state dir before it takes effect in memory, so
+ * a stopped run loses nothing; opening the queue replays and compacts the journal.
+ */
+export class LocalQueue implements JobQueue {
+  private readonly messages = new Map<string, Message>();
+  private readonly dead = new Map<string, DeadLetter>();
+  private readonly waiters = new Set<() => void>();
+  private readonly clock: () => number;
+  private fd: number | undefined;
+
+  private constructor(
+    private readonly file: string | undefined,
+    private readonly options: LocalQueueOptions,
+  ) {
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /** Opens the queue persisted in `dir` (or an in-memory one when `dir` is undefined). */
+  static open(dir: string | undefined, options: LocalQueueOptions): LocalQueue {
+    if (dir === undefined) return new LocalQueue(undefined, options);
+    mkdirSync(dir, { recursive: true });
+    const queue = new LocalQueue(join(dir, 'journal.jsonl'), options);
+    queue.replay();
+    return queue;
+  }
+
+  private replay(): void {
+    const file = this.file as string;
+    if (existsSync(file)) {
+      for (const line of readFileSync(file, 'utf8').split('\n')) {
+        if (!line) continue;
+        let entry: JournalEntry;
+        try {
+          entry = JSON.parse(line) as JournalEntry;
+        } catch {
+          continue; // a line cut short by a crash: the change it described never took effect
+        }
+        this.apply(entry);
+      }
+    }
+    // Whoever held messages in flight was a worker of a dispatcher that has stopped:
+    // nothing is working on them now, so they are visible again (receive counts kept).
+    const now = this.clock();
+    for (const message of this.messages.values()) {
+      message.visibleAt = Math.min(message.visibleAt, now);
+      message.receipt = undefined;
+    }
+    const temp = `${file}.tmp`;
+    const fd = openSync(temp, 'w');
+    for (const m of this.messages.values()) {
+      writeSync(fd, `${JSON.stringify({ op: 'S', id: m.id, body: m.body, t: m.sentAt })}\n`);
+      if (m.receiveCount > 0) writeSync(fd, `${JSON.stringify({ op: 'R', id: m.id, n: m.receiveCount })}\n`);
+    }
+    for (const d of this.dead.values()) {
+      writeSync(fd, `${JSON.stringify({ op: 'S', id: d.id, body: d.body, t: d.sentAt })}\n`);
+      writeSync(fd, `${JSON.stringify({ op: 'R', id: d.id, n: d.receiveCount })}\n`);
+      writeSync(fd, `${JSON.stringify({ op: 'L', id: d.id, code: d.code, reason: d.reason, t: d.at })}\n`);
+    }
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(temp, file);
+    this.fd = openSync(file, 'a');
+  }
+
+  private apply(entry: JournalEntry): void {
+    switch (entry.op) {
+      case 'S':
+        this.messages.set(entry.id, {
+          id: entry.id,
+          body: entry.body,
+          sentAt: entry.t,
+          receiveCount: 0,
+          visibleAt: 0,
+        });
+        break;
+      case 'R': {
+        const message = this.messages.get(entry.id);
+        if (message) message.receiveCount = entry.n;
+        break;
+      }
+      case 'D':
+        this.messages.delete(entry.id);
+        break;
+      case 'L': {
+        const message = this.messages.get(entry.id);
+        if (!message) break;
+        this.messages.delete(entry.id);
+        this.dead.set(entry.id, {
+          id: message.id,
+          body: message.body,
+          sentAt: message.sentAt,
+          receiveCount: message.receiveCount,
+          code: entry.code,
+          reason: entry.reason,
+          at: entry.t,
+        });
+        break;
+      }
+      case 'X': {
+        const letter = this.dead.get(entry.id);
+        if (!letter) break;
+        this.dead.delete(entry.id);
+        this.messages.set(entry.id, {
+          id: letter.id,
+          body: letter.body,
+          sentAt: letter.sentAt,
+          receiveCount: 0,
+          visibleAt: 0,
+        });
+        break;
+      }
+    }
+  }
+
+  /** Journal first, then memory: what is in memory is always on disk. */
+  private record(entry: JournalEntry): void {
+    if (this.fd !== undefined) writeSync(this.fd, `${JSON.stringify(entry)}\n`);
+    this.apply(entry);
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters) waiter();
+    this.waiters.clear();
+  }
+
+  async send(entries: readonly SendEntry[]): Promise<SendResult> {
+    const now = this.clock();
+    for (const entry of entries) this.record({ op: 'S', id: randomUUID(), body: entry.body, t: now });
+    this.wake();
+    return { sent: entries.map((entry) => entry.id), failed: [] };
+  }
+
+  async receive(maxMessages: number, waitMs: number): Promise<QueueRecord[]> {
+    const until = this.clock() + waitMs;
+    for (;;) {
+      const records = this.take(maxMessages);
+      if (records.length > 0 || this.clock() >= until) return records;
+      await this.waitForVisible(until);
+    }
+  }
+
+  private take(maxMessages: number): QueueRecord[] {
+    const now = this.clock();
+    const records: QueueRecord[] = [];
+    for (const message of this.messages.values()) {
+      if (records.length >= maxMessages) break;
+      if (message.visibleAt > now) continue;
+      if (message.receiveCount >= this.options.maxReceiveCount) {
+        this.record({
+          op: 'L',
+          id: message.id,
+          code: 'MAX_RECEIVES_EXCEEDED',
+          reason: `received ${message.receiveCount} times without success (maxReceiveCount ${this.options.maxReceiveCount})`,
+          t: now,
+        });
+        continue;
+      }
+      this.record({ op: 'R', id: message.id, n: message.receiveCount + 1 });
+      message.visibleAt = now + this.options.visibilityTimeoutMs;
+      message.receipt = randomUUID();
+      records.push({
+        messageId: message.id,
+        receiptHandle: message.receipt,
+        body: message.body,
+        receiveCount: message.receiveCount,
+        sentAt: message.sentAt,
+      });
+    }
+    return records;
+  }
+
+  private waitForVisible(until: number): Promise<void> {
+    let next = until;
+    for (const message of this.messages.values()) next = Math.min(next, message.visibleAt);
+    const delay = Math.max(1, next - this.clock());
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, delay);
+      this.waiters.add(done);
+    });
+  }
+
+  /** The message behind a receipt, or undefined when the receipt is stale (as SQS ignores it). */
+  private current(record: QueueRecord): Message | undefined {
+    const message = this.messages.get(record.messageId);
+    return message && message.receipt === record.receiptHandle ? message : undefined;
+  }
+
+  async delete(record: QueueRecord): Promise<void> {
+    if (this.current(record)) this.record({ op: 'D', id: record.messageId });
+  }
+
+  async changeVisibility(record: QueueRecord, seconds: number): Promise<void> {
+    const message = this.current(record);
+    if (!message) return;
+    message.visibleAt = this.clock() + seconds * 1000;
+    if (seconds === 0) this.wake();
+  }
+
+  async deadLetter(record: QueueRecord, reason: DeadLetterReason): Promise<void> {
+    if (!this.current(record)) return;
+    this.record({
+      op: 'L',
+      id: record.messageId,
+      code: reason.code,
+      reason: reason.message,
+      t: this.clock(),
+    });
+  }
+
+  /** Moves dead letters back to the queue with a fresh receive count. */
+  redrive(ids?: readonly string[]): number {
+    const chosen = ids ?? [...this.dead.keys()];
+    let moved = 0;
+    for (const id of chosen) {
+      if (!this.dead.has(id)) continue;
+      this.record({ op: 'X', id });
+      moved++;
+    }
+    if (moved > 0) this.wake();
+    return moved;
+  }
+
+  depth(): QueueDepth {
+    const now = this.clock();
+    let visible = 0;
+    for (const message of this.messages.values()) if (message.visibleAt <= now) visible++;
+    return { visible, inFlight: this.messages.size - visible, deadLetters: this.dead.size };
+  }
+
+  /** True when every message sent has been deleted or dead-lettered. */
+  isEmpty(): boolean {
+    return this.messages.size === 0;
+  }
+
+  deadLetters(): DeadLetter[] {
+    return [...this.dead.values()];
+  }
+
+  /** Bodies of messages still on the queue (visible or in flight). */
+  pendingBodies(): string[] {
+    return [...this.messages.values()].map((message) => message.body);
+  }
+
+  close(): void {
+    this.wake();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
