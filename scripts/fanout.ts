@@ -1,0 +1,50 @@
+#!/usr/bin/env -S npx tsx
+import { FanoutError } from '../shared/domain/errors.js';
+import { RUN_HELP, runCommand } from './run-command.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const HELP = `Usage: fanout <command> [options]
+
+Commands:
+  run     run a backlog through N workers on this machine (fanout run --help)
+  help    show this help, or a command's: fanout help run
+
+Quick start: fanout run --workers 3 --mock-issues 5`;
+
+const commands: Record<string, { run: (args: string[]) => Promise<number>; help: string }> = {
+  run: { run: runCommand, help: RUN_HELP },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    const topic = name === 'help' && rest[0] ? commands[rest[0]] : undefined;
+    console.log(topic ? topic.help : HELP);
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`fanout: unknown command "${name}"\n\n${HELP}`);
+    return 2;
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof FanoutError) {
+      console.error(`fanout: ${error.message} [${error.code}]`);
+      process.exitCode = error.code === 'INVALID_INPUT' || error.code === 'STATE_DIR_NOT_WRITABLE' ? 2 : 1;
+    } else if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`fanout: ${(error as Error).message}; see fanout help`);
+      process.exitCode = 2;
+    } else {
+      console.error('fanout: unexpected error:', error);
+      process.exitCode = 1;
+    }
+  },
+);

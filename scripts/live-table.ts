@@ -1,0 +1,132 @@
+import type { RunReport } from '../shared/domain/report.js';
+import { formatMs, formatUsd } from '../shared/domain/units.js';
+import type { DispatchEvent } from '../shared/local/dispatcher.js';
+import type { RunEvent } from '../shared/local/local-run.js';
+
+interface Row {
+  state: string;
+  jobKey?: string;
+  since?: number;
+  completed: number;
+  costMicros: number;
+}
+
+/**
+ * The live view of a local run: one row per worker, queue depth, outcomes and spend.
+ * Redraws in place on a terminal; prints one plain line per event otherwise.
+ */
+export class LiveTable {
+  private readonly rows = new Map<string, Row>();
+  private header = '';
+  private queueLine = '';
+  private ledgerLine = '';
+  private drawnLines = 0;
+  private done = 0;
+  private failed = 0;
+  private skipped = 0;
+
+  constructor(
+    private readonly out: NodeJS.WriteStream,
+    private readonly tty: boolean,
+  ) {}
+
+  private row(workerId: string): Row {
+    let row = this.rows.get(workerId);
+    if (!row) {
+      row = { state: 'starting', completed: 0, costMicros: 0 };
+      this.rows.set(workerId, row);
+    }
+    return row;
+  }
+
+  private line(text: string): void {
+    if (!this.tty) this.out.write(`${text}\n`);
+  }
+
+  async onEvent(event: DispatchEvent | RunEvent): Promise<void> {
+    switch (event.type) {
+      case 'run':
+        this.header = `fanout ${event.runId}${event.resumed ? ' (resumed)' : ''}`;
+        this.line(`${this.header}: ${event.sent} jobs sent, ${event.duplicates} already in the run`);
+        break;
+      case 'slot': {
+        const row = this.row(event.workerId);
+        if (event.state !== 'busy') row.state = event.state;
+        break;
+      }
+      case 'crash': {
+        const row = this.row(event.workerId);
+        row.state = 'restarting';
+        row.jobKey = undefined;
+        this.line(`${event.workerId} crashed (${event.reason}); a new process takes its place`);
+        break;
+      }
+      case 'worker': {
+        const row = this.row(event.workerId);
+        const e = event.event;
+        if (e.type === 'started') {
+          Object.assign(row, { state: 'busy', jobKey: e.jobKey, since: Date.now() });
+          this.line(`${event.workerId} started ${e.jobKey}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`);
+        } else if (e.type === 'finished') {
+          Object.assign(row, { state: 'idle', jobKey: undefined });
+          row.completed++;
+          row.costMicros += e.costMicros;
+          if (e.status === 'DONE') this.done++;
+          else if (e.status === 'FAILED') this.failed++;
+          else this.skipped++;
+          this.line(
+            `${event.workerId} ${e.status}${e.errorCode ? ` (${e.errorCode})` : ''} ${e.jobKey} ${formatMs(e.durationMs)} ${formatUsd(e.costMicros)}`,
+          );
+        } else {
+          Object.assign(row, { state: 'idle', jobKey: undefined });
+          this.line(`${event.workerId} returned ${e.jobKey} to the queue (${e.reason})`);
+        }
+        break;
+      }
+      case 'tick': {
+        if (!this.tty) return;
+        const depth = event.queue.depth();
+        this.queueLine = `queue ${depth.visible} waiting, ${depth.inFlight} in flight, ${depth.deadLetters} dead-lettered`;
+        const run = await event.state.getRun(event.runId);
+        if (run) {
+          const reserved = run.reservedMicros > 0 ? ` (+${formatUsd(run.reservedMicros)} reserved)` : '';
+          this.ledgerLine = `spent ${formatUsd(run.spentMicros)}${reserved} of ${formatUsd(run.budgetMicros)}`;
+        }
+        break;
+      }
+    }
+    this.draw();
+  }
+
+  private draw(): void {
+    if (!this.tty) return;
+    const now = Date.now();
+    const lines = [
+      this.header,
+      `${'worker'.padEnd(11)}${'state'.padEnd(12)}${'issue'.padEnd(32)}${'completed'.padEnd(11)}cost`,
+      ...[...this.rows.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([id, row]) => {
+          const issue = row.jobKey ? `${row.jobKey} ${formatMs(now - (row.since ?? now))}` : '-';
+          return `${id.padEnd(11)}${row.state.padEnd(12)}${issue.padEnd(32)}${String(row.completed).padEnd(11)}${formatUsd(row.costMicros)}`;
+        }),
+      `${this.queueLine}   done ${this.done}  failed ${this.failed}  skipped ${this.skipped}   ${this.ledgerLine}`,
+    ];
+    const clear = this.drawnLines > 0 ? `\x1b[${this.drawnLines}A` : '';
+    this.out.write(`${clear}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+    this.drawnLines = lines.length;
+  }
+
+  /** The last frame, from the report, so the table ends on the run's final state. */
+  finish(report: RunReport): void {
+    const pending = report.totals.PENDING + report.totals.RUNNING;
+    this.queueLine = `queue ${pending} left, ${report.deadLetters.length} dead-lettered`;
+    this.ledgerLine = `spent ${formatUsd(Math.round(report.costUsd.spent * 1e6))} of ${formatUsd(Math.round(report.costUsd.budget * 1e6))}`;
+    this.draw();
+  }
+
+  message(text: string): void {
+    this.out.write(`${text}\n`);
+    this.drawnLines = 0;
+  }
+}

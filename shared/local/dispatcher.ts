@@ -1,0 +1,242 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import type { LocalQueue } from '../adapters/local-queue.js';
+import type { WorkerEvent } from '../domain/worker.js';
+import type { BatchResponse, QueueRecord } from '../ports/queue.js';
+import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+
+const WORKER_ENTRY = new URL('./worker-process.ts', import.meta.url);
+const TSX_LOADER = import.meta.resolve('tsx');
+
+export type SlotState = 'starting' | 'idle' | 'busy' | 'stopped';
+
+export type DispatchEvent =
+  | { readonly type: 'worker'; readonly workerId: string; readonly pid: number; readonly event: WorkerEvent }
+  | { readonly type: 'slot'; readonly workerId: string; readonly pid: number; readonly state: SlotState }
+  | { readonly type: 'crash'; readonly workerId: string; readonly pid: number; readonly reason: string };
+
+/** One worker process and the invocation it is running. */
+class WorkerProcess {
+  private child: ChildProcess;
+  private invocation:
+    | { id: number; resolve: (r: BatchResponse) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+    | undefined;
+  private nextId = 0;
+  readonly ready: Promise<void>;
+
+  constructor(
+    readonly init: WorkerInit,
+    private readonly queue: LocalQueue,
+    logFd: number | 'ignore',
+    private readonly emit: (event: DispatchEvent) => void,
+  ) {
+    this.child = fork(WORKER_ENTRY, [], {
+      execArgv: ['--import', TSX_LOADER],
+      stdio: ['ignore', logFd, logFd, 'ipc'],
+      serialization: 'advanced',
+    });
+    this.ready = new Promise((resolve, reject) => {
+      this.child.once('error', reject);
+      this.child.once('exit', (code) =>
+        reject(new Error(`worker ${init.workerId} exited at start (code ${code})`)),
+      );
+      this.child.on('message', (message: FromWorker) => {
+        if (message.type === 'ready') resolve();
+        else this.onMessage(message);
+      });
+      this.post({ type: 'init', init });
+    });
+    this.child.on('exit', (code, signal) => {
+      const current = this.invocation;
+      this.invocation = undefined;
+      if (current) {
+        clearTimeout(current.timer);
+        current.reject(new Error(`worker process exited (${signal ?? `code ${code}`}) during an invocation`));
+      }
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  private post(message: ToWorker): void {
+    if (this.child.connected) this.child.send(message);
+  }
+
+  private onMessage(message: FromWorker): void {
+    switch (message.type) {
+      case 'event':
+        this.emit({ type: 'worker', workerId: this.init.workerId, pid: this.pid, event: message.event });
+        break;
+      case 'result': {
+        const current = this.invocation;
+        if (current?.id !== message.id) return;
+        this.invocation = undefined;
+        clearTimeout(current.timer);
+        current.resolve(message.response);
+        break;
+      }
+      case 'queue': {
+        const { request, requestId } = message;
+        const done =
+          request.op === 'changeVisibility'
+            ? this.queue.changeVisibility(request.record, request.seconds)
+            : this.queue.deadLetter(request.record, request.reason);
+        done.then(
+          () => this.post({ type: 'queue-reply', requestId }),
+          (error: unknown) => this.post({ type: 'queue-reply', requestId, error: String(error) }),
+        );
+        break;
+      }
+    }
+  }
+
+  /** Runs one batch; past the timeout the process is killed, as Lambda ends a timed-out invocation. */
+  invoke(records: QueueRecord[], timeoutMs: number): Promise<BatchResponse> {
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.invocation = undefined;
+        this.child.kill('SIGKILL');
+        reject(new Error(`invocation timed out after ${timeoutMs}ms; worker process killed`));
+      }, timeoutMs);
+      this.invocation = { id, resolve, reject, timer };
+      this.post({ type: 'invoke', id, records, deadline: Date.now() + timeoutMs });
+    });
+  }
+
+  cancel(): void {
+    this.post({ type: 'cancel' });
+  }
+
+  stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.child.once('exit', () => resolve());
+      this.child.disconnect();
+    });
+  }
+}
+
+export interface DispatcherOptions {
+  readonly workers: number;
+  readonly batchSize: number;
+  readonly timeoutMs: number;
+  readonly queue: LocalQueue;
+  readonly initFor: (workerId: string) => WorkerInit;
+  readonly logFd: number | 'ignore';
+  readonly onEvent: (event: DispatchEvent) => void;
+}
+
+export const workerName = (slot: number) => `worker-${String(slot + 1).padStart(2, '0')}`;
+
+/**
+ * Behaves like the Lambda SQS event source mapping: at most `workers` invocations at
+ * once, each a batch of up to `batchSize` records; records not reported as failures
+ * are deleted; a crashed or timed-out invocation deletes nothing and its process is
+ * replaced, so its records come back after the visibility timeout.
+ */
+export class Dispatcher {
+  private readonly slots: WorkerProcess[] = [];
+  private stopping = false;
+  private firstDispatchAt: number | undefined;
+  private lastResultAt: number | undefined;
+  /** Jobs that reached an outcome in this session, with the agent's time on each. */
+  readonly sessionJobs: { jobKey: string; durationMs: number }[] = [];
+
+  constructor(private readonly options: DispatcherOptions) {}
+
+  /** Starts every worker process and waits until each has wired its adapters. */
+  async start(): Promise<void> {
+    for (let slot = 0; slot < this.options.workers; slot++) this.slots.push(this.spawn(slot));
+    await Promise.all(this.slots.map((worker) => worker.ready));
+  }
+
+  private spawn(slot: number): WorkerProcess {
+    const workerId = workerName(slot);
+    const worker = new WorkerProcess(
+      this.options.initFor(workerId),
+      this.options.queue,
+      this.options.logFd,
+      (event) => {
+        if (event.type === 'worker' && event.event.type === 'finished') {
+          this.sessionJobs.push({ jobKey: event.event.jobKey, durationMs: event.event.durationMs });
+        }
+        this.options.onEvent(event);
+      },
+    );
+    worker.ready.then(
+      () => this.options.onEvent({ type: 'slot', workerId, pid: worker.pid, state: 'idle' }),
+      () => undefined,
+    );
+    return worker;
+  }
+
+  /** Dispatches until the queue is empty or `stop` is called. */
+  async run(): Promise<void> {
+    await Promise.all(this.slots.map((_, slot) => this.runSlot(slot)));
+  }
+
+  private async runSlot(slot: number): Promise<void> {
+    const { queue, batchSize, timeoutMs, onEvent } = this.options;
+    while (!this.stopping) {
+      const records = await queue.receive(batchSize, 250);
+      if (this.stopping) {
+        for (const record of records) await queue.changeVisibility(record, 0);
+        break;
+      }
+      if (records.length === 0) {
+        if (queue.isEmpty()) break;
+        continue;
+      }
+      this.firstDispatchAt ??= Date.now();
+      let worker = this.slots[slot] as WorkerProcess;
+      onEvent({ type: 'slot', workerId: worker.init.workerId, pid: worker.pid, state: 'busy' });
+      try {
+        const response = await worker.invoke(records, timeoutMs);
+        const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+        for (const record of records) if (!failed.has(record.messageId)) await queue.delete(record);
+        this.lastResultAt = Date.now();
+        onEvent({ type: 'slot', workerId: worker.init.workerId, pid: worker.pid, state: 'idle' });
+      } catch (error) {
+        // The whole batch comes back after its visibility timeout, as on Lambda (pitfall 4).
+        onEvent({
+          type: 'crash',
+          workerId: worker.init.workerId,
+          pid: worker.pid,
+          reason: (error as Error).message,
+        });
+        worker = this.spawn(slot);
+        this.slots[slot] = worker;
+        await worker.ready;
+      }
+    }
+    const worker = this.slots[slot] as WorkerProcess;
+    onEvent({ type: 'slot', workerId: worker.init.workerId, pid: worker.pid, state: 'stopped' });
+  }
+
+  /** Takes no new work; running invocations finish. With `cancel`, they give their jobs back now. */
+  stop(cancel: boolean): void {
+    this.stopping = true;
+    if (cancel) for (const worker of this.slots) worker.cancel();
+  }
+
+  get stopped(): boolean {
+    return this.stopping;
+  }
+
+  /** Start of the first dispatch to the last result, in ms. */
+  get wallMs(): number {
+    return this.firstDispatchAt === undefined || this.lastResultAt === undefined
+      ? 0
+      : this.lastResultAt - this.firstDispatchAt;
+  }
+
+  pids(): Record<string, number> {
+    return Object.fromEntries(this.slots.map((w) => [w.init.workerId, w.pid]));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.slots.map((worker) => worker.stop()));
+  }
+}

@@ -1,0 +1,36 @@
+import type { AgentConfig } from '../agents/index.js';
+import type { WorkerEvent } from '../domain/worker.js';
+import type { BatchResponse, DeadLetterReason, QueueRecord } from '../ports/queue.js';
+
+/** Everything a worker process needs to wire its adapters, sent once at start. */
+export interface WorkerInit {
+  readonly workerId: string;
+  readonly dynamoEndpoint: string;
+  readonly tableName: string;
+  readonly workspaceRoot: string;
+  readonly agent: AgentConfig;
+  readonly leaseMs: number;
+  readonly heartbeatMs: number;
+  readonly maxReceiveCount: number;
+}
+
+export type ToWorker =
+  | { readonly type: 'init'; readonly init: WorkerInit }
+  | {
+      readonly type: 'invoke';
+      readonly id: number;
+      readonly records: QueueRecord[];
+      readonly deadline: number;
+    }
+  | { readonly type: 'cancel' }
+  | { readonly type: 'queue-reply'; readonly requestId: number; readonly error?: string };
+
+export type QueueRequest =
+  | { readonly op: 'changeVisibility'; readonly record: QueueRecord; readonly seconds: number }
+  | { readonly op: 'deadLetter'; readonly record: QueueRecord; readonly reason: DeadLetterReason };
+
+export type FromWorker =
+  | { readonly type: 'ready' }
+  | { readonly type: 'event'; readonly event: WorkerEvent }
+  | { readonly type: 'result'; readonly id: number; readonly response: BatchResponse }
+  | { readonly type: 'queue'; readonly requestId: number; readonly request: QueueRequest };

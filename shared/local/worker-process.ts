@@ -1,0 +1,136 @@
+/**
+ * A local worker process: the local twin of the Lambda handler. It wires the same
+ * adapters and calls the same core; the dispatcher invokes it one batch at a time.
+ */
+import { randomUUID } from 'node:crypto';
+import { DynamoState } from '../adapters/dynamo-state.js';
+import { embeddedDynamoClient } from '../adapters/embedded-dynamo.js';
+import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
+import { createAgent } from '../agents/index.js';
+import { processBatch, type WorkerDeps } from '../domain/worker.js';
+import type { Logger } from '../ports/agent.js';
+import type { QueueControl } from '../ports/queue.js';
+import type { StatePort } from '../ports/state.js';
+import type { FromWorker, QueueRequest, ToWorker, WorkerInit } from './protocol.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const send = (message: FromWorker) => process.send?.(message);
+
+function jsonLogger(workerId: string): Logger {
+  const log = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+    process.stdout.write(
+      `${JSON.stringify({ time: new Date().toISOString(), level, workerId, message, ...fields })}\n`,
+    );
+  return { info: log('INFO'), warn: log('WARN'), error: log('ERROR') };
+}
+
+let nextRequest = 0;
+const pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+
+/** The queue lives in the dispatcher; a worker reaches it over IPC, as a Lambda reaches SQS over HTTPS. */
+const queue: QueueControl = {
+  changeVisibility: (record, seconds) => request({ op: 'changeVisibility', record, seconds }),
+  deadLetter: (record, reason) => request({ op: 'deadLetter', record, reason }),
+};
+
+function request(queueRequest: QueueRequest): Promise<void> {
+  const requestId = ++nextRequest;
+  return new Promise((resolve, reject) => {
+    pending.set(requestId, { resolve, reject });
+    send({ type: 'queue', requestId, request: queueRequest });
+  });
+}
+
+type BaseDeps = Omit<WorkerDeps, 'owner' | 'deadline' | 'signal'>;
+
+function wire(init: WorkerInit): BaseDeps {
+  return {
+    state: new DynamoState({ tableName: init.tableName, client: embeddedDynamoClient(init.dynamoEndpoint) }),
+    queue,
+    workspaces: new FolderWorkspaceStore(init.workspaceRoot),
+    agent: createAgent(init.agent),
+    logger: jsonLogger(init.workerId),
+    clock: Date.now,
+    workerId: init.workerId,
+    leaseMs: init.leaseMs,
+    heartbeatMs: init.heartbeatMs,
+    maxReceiveCount: init.maxReceiveCount,
+    onEvent: (event) => send({ type: 'event', event }),
+  };
+}
+
+/**
+ * Like a Lambda init phase: loads the SDK's code paths and opens the connection before
+ * the first job, with writes whose conditions cannot hold, so nothing is written.
+ */
+async function warmUp(state: StatePort): Promise<void> {
+  const lease = { runId: 'warm-up', jobKey: 'warm-up/warm-up#0', owner: 'warm-up', fence: -1 };
+  for (let i = 0; i < 3; i++) {
+    await state.getRun('warm-up');
+    await state.renewLease(lease, Date.now(), 1);
+    await state.settle('warm-up', 'warm-up', 0, 0);
+    await state.finishJob(
+      lease,
+      { status: 'DONE', worker: 'warm-up', durationMs: 0, costMicros: 0 },
+      Date.now(),
+    );
+  }
+}
+
+let base: BaseDeps | undefined;
+let cancel = new AbortController();
+
+process.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'init': {
+      const wired = wire(message.init);
+      warmUp(wired.state).then(
+        () => {
+          base = wired;
+          send({ type: 'ready' });
+        },
+        (error: unknown) => {
+          wired.logger.error('cannot reach the state engine', { error: String(error) });
+          process.exit(1);
+        },
+      );
+      break;
+    }
+    case 'invoke': {
+      if (!base) throw new Error('invoke before init');
+      cancel = new AbortController();
+      const deps: WorkerDeps = {
+        ...base,
+        owner: `${base.workerId}/${process.pid}/${randomUUID().slice(0, 8)}`,
+        deadline: message.deadline,
+        signal: cancel.signal,
+      };
+      processBatch(message.records, deps).then(
+        (response) => send({ type: 'result', id: message.id, response }),
+        (error: unknown) => {
+          deps.logger.error('invocation failed', { error: String(error) });
+          process.exit(1);
+        },
+      );
+      break;
+    }
+    case 'cancel':
+      cancel.abort();
+      break;
+    case 'queue-reply': {
+      const waiter = pending.get(message.requestId);
+      pending.delete(message.requestId);
+      if (message.error) waiter?.reject(new Error(message.error));
+      else waiter?.resolve();
+      break;
+    }
+  }
+});
+
+// Ctrl-C in a terminal reaches the whole process group; stopping is the dispatcher's
+// decision (finish running jobs, or cancel them), so a worker does not die of it.
+process.on('SIGINT', () => {});
+
+// The dispatcher is gone: nothing will read our results.
+process.on('disconnect', () => process.exit(0));
