@@ -1,0 +1,103 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '../..');
+
+function fanout(...args: string[]) {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/fanout.ts', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'fanout-cli-'));
+});
+
+describe('fanout command line', () => {
+  it('has help for the tool and for run', () => {
+    expect(fanout('--help')).toMatchObject({ code: 0, stdout: expect.stringContaining('Commands:') });
+    const run = fanout('run', '--help');
+    expect(run.code).toBe(0);
+    for (const flag of [
+      '--workers',
+      '--mock-issues',
+      '--issues-file',
+      '--budget-usd',
+      '--timeout',
+      '--state-dir',
+      '--duration',
+      '--fail-rate',
+      '--cost-usd',
+      '--seed',
+    ]) {
+      expect(run.stdout).toContain(flag);
+    }
+  });
+
+  it.each([
+    [['--workers', '0'], /--workers must be a whole number from 1 to 1000, not "0"/],
+    [['--budget-usd', '-1'], /--budget-usd must be a number from 0 to/],
+    [['--duration', 'soon'], /--duration: "soon" is not a duration/],
+    [['--fail-rate', '2'], /--fail-rate must be a number from 0 to 1/],
+    [['--wrokers', '3'], /Unknown option '--wrokers'/],
+  ])('refuses %j with a clear error, exit 2, and writes nothing', (args, message) => {
+    const stateDir = join(dir, `bad-${args[0]}`);
+    const result = fanout('run', '--mock-issues', '2', '--state-dir', stateDir, ...args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
+  it('refuses a malformed issues file, naming each bad line, before anything is written', () => {
+    const file = join(dir, 'issues.jsonl');
+    const good = (n: number) => JSON.stringify({ repo: 'acme/api', number: n, title: `t${n}` });
+    writeFileSync(
+      file,
+      [1, 2, 3, 4, 5, 6]
+        .map(good)
+        .concat(['{oops', good(2)])
+        .join('\n'),
+    );
+    const stateDir = join(dir, 'malformed');
+    const result = fanout('run', '--issues-file', file, '--state-dir', stateDir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/line 7: bad JSON/);
+    expect(result.stderr).toMatch(/line 8: duplicate issue acme\/api#2/);
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
+  it('says when the state dir is not writable', () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'not a folder');
+    const result = fanout('run', '--mock-issues', '1', '--state-dir', join(file, 'state'));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/state dir ".*a-file\/state" is not writable .*--state-dir/);
+  });
+
+  it('runs a small backlog with plain lines when stdout is not a terminal, and reports', () => {
+    const result = fanout(
+      'run',
+      '--workers',
+      '2',
+      '--mock-issues',
+      '3',
+      '--duration',
+      '50ms',
+      '--state-dir',
+      join(dir, 'ok'),
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/worker-0[12] started mock\/backlog#1/);
+    expect(result.stdout).toMatch(/worker-0[12] DONE mock\/backlog#3/);
+    expect(result.stdout).toMatch(/done 3 {2}failed 0 {2}skipped 0/);
+    expect(result.stdout).toMatch(/efficiency \d+\.\d% of the ideal makespan/);
+  });
+});

@@ -1,0 +1,186 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FolderWorkspaceStore } from '../../shared/adapters/folder-workspace.js';
+import { LocalQueue } from '../../shared/adapters/local-queue.js';
+import { FanoutError } from '../../shared/domain/errors.js';
+import { type Issue, type JobMessage, jobKey } from '../../shared/domain/job.js';
+import { reservationId } from '../../shared/domain/ledger.js';
+import { processBatch, type WorkerDeps } from '../../shared/domain/worker.js';
+import type { Agent } from '../../shared/ports/agent.js';
+import { type StateFixture, startState } from '../support/engines.js';
+
+let fx: StateFixture;
+let root: string;
+beforeAll(async () => {
+  fx = await startState();
+  root = await mkdtemp(join(tmpdir(), 'fanout-worker-'));
+});
+afterAll(() => fx.close());
+
+const silent = { info: () => {}, warn: () => {}, error: () => {} };
+const issue = (n: number): Issue => ({
+  repo: 'acme/api',
+  number: n,
+  title: `Issue ${n}`,
+  body: '',
+  labels: [],
+});
+const body = (runId: string, n: number) =>
+  JSON.stringify({ v: 1, runId, issue: issue(n), sentAt: 1 } satisfies JobMessage);
+
+/** An agent whose behaviour per issue number the test decides. */
+function scriptedAgent(script: Record<number, 'ok' | 'throw' | 'retryable'>, costMicros = 1000): Agent {
+  return {
+    name: 'scripted',
+    async run(job, workspace, context) {
+      const reservation = await context.spend.reserve(costMicros);
+      await reservation.settle(costMicros);
+      const action = script[job.issue.number] ?? 'ok';
+      if (action === 'throw') throw new Error('the agent broke');
+      if (action === 'retryable')
+        throw new FanoutError('STATE_UNAVAILABLE', 'try later', { retryable: true });
+      await workspace.write('out.txt', jobKey(job.issue));
+      return { summary: 'ok' };
+    },
+  };
+}
+
+async function setup(runId: string, numbers: number[], budgetMicros = 1_000_000) {
+  await fx.state.createRun({ runId, budgetMicros, createdAt: 0 });
+  const queue = LocalQueue.open(undefined, { visibilityTimeoutMs: 60_000, maxReceiveCount: 3 });
+  await queue.send(numbers.map((n) => ({ id: String(n), body: body(runId, n) })));
+  return queue;
+}
+
+function deps(queue: LocalQueue, agent: Agent, overrides: Partial<WorkerDeps> = {}): WorkerDeps {
+  return {
+    state: fx.state,
+    queue,
+    workspaces: new FolderWorkspaceStore(root),
+    agent,
+    logger: silent,
+    clock: Date.now,
+    workerId: 'worker-01',
+    owner: `worker-01/${Math.random()}`,
+    leaseMs: 10_000,
+    heartbeatMs: 1_000,
+    maxReceiveCount: 3,
+    deadline: Date.now() + 60_000,
+    ...overrides,
+  };
+}
+
+describe('processBatch', () => {
+  it('reports only the record that must come back; poison goes to the DLQ with its reason', async () => {
+    const queue = await setup('batch', [1, 2]);
+    await queue.send([{ id: 'bad', body: '{"v":1, not json' }]);
+    // Another worker holds job 2.
+    await fx.state.acquireLease(
+      'batch',
+      'acme/api#2',
+      { owner: 'other', worker: 'worker-02' },
+      Date.now(),
+      60_000,
+    );
+    const records = await queue.receive(10, 0);
+    const held = records.find((r) => r.body === body('batch', 2));
+
+    const response = await processBatch(records, deps(queue, scriptedAgent({})));
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: held?.messageId }]);
+    const jobs = await fx.state.listJobs('batch');
+    expect(jobs.find((j) => j.jobKey === 'acme/api#1')).toMatchObject({ status: 'DONE', costMicros: 1000 });
+    expect(jobs.find((j) => j.jobKey === 'acme/api#2')).toMatchObject({
+      status: 'RUNNING',
+      leaseOwner: 'other',
+    });
+    expect(queue.deadLetters()).toEqual([
+      expect.objectContaining({ code: 'INVALID_MESSAGE', reason: expect.stringMatching(/not JSON/) }),
+    ]);
+  });
+
+  it('fails a job whose agent throws, with its code, without disturbing the others', async () => {
+    const queue = await setup('throws', [1, 2, 3]);
+    const response = await processBatch(
+      await queue.receive(10, 0),
+      deps(queue, scriptedAgent({ 2: 'throw' })),
+    );
+    expect(response.batchItemFailures).toEqual([]);
+    const jobs = await fx.state.listJobs('throws');
+    expect(jobs.map((j) => [j.jobKey, j.status, j.errorCode])).toEqual([
+      ['acme/api#1', 'DONE', undefined],
+      ['acme/api#2', 'FAILED', 'AGENT_FAILED'],
+      ['acme/api#3', 'DONE', undefined],
+    ]);
+    expect(queue.deadLetters().map((d) => [JSON.parse(d.body).issue.number, d.code, d.reason])).toEqual([
+      [2, 'AGENT_FAILED', 'the agent broke'],
+    ]);
+    expect((await fx.state.getRun('throws'))?.spentMicros).toBe(3000);
+  });
+
+  it('gives a retryable failure back to the queue until its last delivery, then fails it', async () => {
+    const queue = await setup('retry', [1]);
+    const agent = scriptedAgent({ 1: 'retryable' });
+    for (const expected of ['PENDING', 'PENDING', 'FAILED']) {
+      const [record] = await queue.receive(1, 0);
+      if (!record) throw new Error('expected a delivery');
+      const response = await processBatch([record], deps(queue, agent));
+      const [job] = await fx.state.listJobs('retry');
+      expect(job?.status).toBe(expected);
+      expect(response.batchItemFailures).toHaveLength(expected === 'FAILED' ? 0 : 1);
+      await queue.changeVisibility(record, 0);
+    }
+    expect(queue.deadLetters()[0]).toMatchObject({ code: 'STATE_UNAVAILABLE' });
+  });
+
+  it('skips a job the budget cannot cover and says so', async () => {
+    const queue = await setup('skip', [1, 2, 3], 2500);
+    await processBatch(await queue.receive(10, 0), deps(queue, scriptedAgent({})));
+    const jobs = await fx.state.listJobs('skip');
+    expect(jobs.map((j) => j.status)).toEqual(['DONE', 'DONE', 'SKIPPED']);
+    expect(jobs[2]).toMatchObject({ errorCode: 'BUDGET_EXHAUSTED', costMicros: 0 });
+    expect(await fx.state.getRun('skip')).toMatchObject({ spentMicros: 2000, reservedMicros: 0 });
+  });
+
+  it("charges a crashed attempt's open reservation once, as abandoned, when the job is taken over", async () => {
+    const queue = await setup('crashed', [1]);
+    const t0 = Date.now() - 60_000;
+    const crashed = await fx.state.acquireLease(
+      'crashed',
+      'acme/api#1',
+      { owner: 'dead', worker: 'worker-02' },
+      t0,
+      1000,
+    );
+    if (crashed.kind !== 'acquired') throw new Error('expected the lease');
+    const dead = { jobKey: 'acme/api#1', owner: 'dead' };
+    await fx.state.reserve('crashed', reservationId(dead, 1, 5000, t0 + 10), 5000);
+    // A delivery racing this one has just reserved: that reservation is not abandoned.
+    const racing = reservationId({ jobKey: 'acme/api#1', owner: 'racing' }, 1, 700, Date.now());
+    await fx.state.reserve('crashed', racing, 700);
+
+    await processBatch(await queue.receive(1, 0), deps(queue, scriptedAgent({}, 1000)));
+
+    const [job] = await fx.state.listJobs('crashed');
+    expect(job).toMatchObject({ status: 'DONE', attempts: 2, costMicros: 1000 });
+    expect(await fx.state.getRun('crashed')).toMatchObject({
+      spentMicros: 1000,
+      abandonedMicros: 5000,
+      reservedMicros: 700,
+      outstanding: [racing],
+      availableMicros: 1_000_000 - 6700,
+    });
+  });
+
+  it('acknowledges a delivery of a finished job without running it again', async () => {
+    const queue = await setup('twice', [1]);
+    await queue.send([{ id: 'dup', body: body('twice', 1) }]);
+    let runs = 0;
+    const agent: Agent = { name: 'count', run: async () => ({ summary: String(++runs) }) };
+    const response = await processBatch(await queue.receive(10, 0), deps(queue, agent));
+    expect(response.batchItemFailures).toEqual([]);
+    expect(runs).toBe(1);
+  });
+});

@@ -1,0 +1,98 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalQueue } from '../../shared/adapters/local-queue.js';
+
+/** A clock the test moves, so visibility timeouts are exact without waiting. */
+function manualClock() {
+  let now = 1_000_000;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+describe('local queue (SQS semantics)', () => {
+  it('delivers a message again after its visibility timeout when it was not deleted', async () => {
+    const clock = manualClock();
+    const queue = LocalQueue.open(undefined, {
+      visibilityTimeoutMs: 30_000,
+      maxReceiveCount: 5,
+      clock: clock.now,
+    });
+    await queue.send([{ id: 'a', body: 'hello' }]);
+    const [first] = await queue.receive(10, 0);
+    expect(first?.receiveCount).toBe(1);
+    expect(await queue.receive(10, 0)).toEqual([]);
+    clock.advance(29_999);
+    expect(await queue.receive(10, 0)).toEqual([]);
+    clock.advance(1);
+    const [second] = await queue.receive(10, 0);
+    expect(second).toMatchObject({ messageId: first?.messageId, body: 'hello', receiveCount: 2 });
+    // The first delivery's receipt is stale now: deleting with it changes nothing, as on SQS.
+    await queue.delete(first as NonNullable<typeof first>);
+    expect(queue.isEmpty()).toBe(false);
+    await queue.delete(second as NonNullable<typeof second>);
+    expect(queue.isEmpty()).toBe(true);
+  });
+
+  it('moves a message to the dead-letter queue after maxReceiveCount deliveries', async () => {
+    const clock = manualClock();
+    const queue = LocalQueue.open(undefined, {
+      visibilityTimeoutMs: 1000,
+      maxReceiveCount: 3,
+      clock: clock.now,
+    });
+    await queue.send([{ id: 'a', body: 'poison-ish' }]);
+    for (let i = 1; i <= 3; i++) {
+      const records = await queue.receive(1, 0);
+      expect(records[0]?.receiveCount).toBe(i);
+      clock.advance(1000);
+    }
+    expect(await queue.receive(1, 0)).toEqual([]);
+    expect(queue.deadLetters()).toEqual([
+      expect.objectContaining({ body: 'poison-ish', code: 'MAX_RECEIVES_EXCEEDED', receiveCount: 3 }),
+    ]);
+    expect(queue.depth()).toEqual({ visible: 0, inFlight: 0, deadLetters: 1 });
+  });
+
+  it('dead-letters at once with the reason a worker gives, and redrives', async () => {
+    const queue = LocalQueue.open(undefined, { visibilityTimeoutMs: 1000, maxReceiveCount: 3 });
+    await queue.send([{ id: 'a', body: 'x' }]);
+    const [record] = await queue.receive(1, 0);
+    await queue.deadLetter(record as NonNullable<typeof record>, {
+      code: 'INVALID_MESSAGE',
+      message: 'not JSON',
+    });
+    expect(queue.deadLetters()[0]).toMatchObject({ code: 'INVALID_MESSAGE', reason: 'not JSON' });
+    expect(queue.redrive()).toBe(1);
+    expect((await queue.receive(1, 0))[0]).toMatchObject({ body: 'x', receiveCount: 1 });
+  });
+
+  it('long-polls until a message is sent', async () => {
+    const queue = LocalQueue.open(undefined, { visibilityTimeoutMs: 1000, maxReceiveCount: 3 });
+    const waiting = queue.receive(1, 5000);
+    await queue.send([{ id: 'a', body: 'late' }]);
+    expect((await waiting)[0]?.body).toBe('late');
+  });
+
+  it('keeps every message and its receive count across a restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fanout-queue-'));
+    const first = LocalQueue.open(dir, { visibilityTimeoutMs: 60_000, maxReceiveCount: 5 });
+    await first.send([
+      { id: 'a', body: 'one' },
+      { id: 'b', body: 'two' },
+      { id: 'c', body: 'three' },
+    ]);
+    const [one, two] = await first.receive(2, 0);
+    await first.delete(one as NonNullable<typeof one>);
+    await first.deadLetter(two as NonNullable<typeof two>, { code: 'AGENT_FAILED', message: 'boom' });
+    await first.receive(1, 0); // 'three' is in flight when the process stops
+    first.close();
+
+    const again = LocalQueue.open(dir, { visibilityTimeoutMs: 60_000, maxReceiveCount: 5 });
+    // The in-flight message is visible again: its consumer died with the old process.
+    const records = await again.receive(10, 0);
+    expect(records.map((r) => [r.body, r.receiveCount])).toEqual([['three', 2]]);
+    expect(again.deadLetters().map((d) => [d.body, d.code])).toEqual([['two', 'AGENT_FAILED']]);
+    again.close();
+  });
+});
