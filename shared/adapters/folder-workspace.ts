@@ -62,7 +62,8 @@ class FolderWorkspace implements Workspace {
     try {
       const file = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW);
       try {
-        return await file.readFile();
+        const data = await file.readFile();
+        return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       } finally {
         await file.close();
       }

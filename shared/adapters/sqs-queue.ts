@@ -1,0 +1,176 @@
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSRecord } from 'aws-lambda';
+import type { DeadLetterReason, JobQueue, QueueRecord, SendEntry, SendResult } from '../ports/queue.js';
+
+/** SQS refuses a message (and a batch) over 256 KiB. */
+export const SQS_MAX_MESSAGE_BYTES = 262_144;
+const SQS_MAX_BATCH = 10;
+
+export interface SqsJobQueueOptions {
+  readonly client: SQSClient;
+  readonly queueUrl: string;
+  readonly deadLetterQueueUrl: string;
+  /** Attempts for a batch entry that SQS reports as failed (default 3). */
+  readonly sendAttempts?: number;
+  /** Waits between attempts; injected so tests need not wait. */
+  readonly backoffMs?: (attempt: number) => number;
+}
+
+const utf8Bytes = (text: string) => Buffer.byteLength(text, 'utf8');
+
+/** Splits entries into SendMessageBatch calls: at most 10 entries and 256 KiB each. */
+function batches(entries: readonly SendEntry[]): SendEntry[][] {
+  const out: SendEntry[][] = [];
+  let current: SendEntry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = utf8Bytes(entry.body);
+    if (current.length === SQS_MAX_BATCH || (current.length > 0 && bytes + size > SQS_MAX_MESSAGE_BYTES)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/** The job queue on SQS: send in batches of 10, receive, delete, change visibility, dead-letter. */
+export class SqsJobQueue implements JobQueue {
+  private readonly attempts: number;
+  private readonly backoffMs: (attempt: number) => number;
+
+  constructor(private readonly options: SqsJobQueueOptions) {
+    this.attempts = options.sendAttempts ?? 3;
+    this.backoffMs = options.backoffMs ?? ((attempt) => 100 * 2 ** attempt * (0.5 + Math.random()));
+  }
+
+  /** Sends every entry, retrying the ones SQS reports as failed; reports each failure with its reason. */
+  async send(entries: readonly SendEntry[]): Promise<SendResult> {
+    const sent: string[] = [];
+    const failed: { id: string; code: string; message: string }[] = [];
+    const sendable: SendEntry[] = [];
+    for (const entry of entries) {
+      const size = utf8Bytes(entry.body);
+      if (size > SQS_MAX_MESSAGE_BYTES) {
+        failed.push({
+          id: entry.id,
+          code: 'MESSAGE_TOO_LARGE',
+          message: `message is ${size} bytes; SQS takes at most ${SQS_MAX_MESSAGE_BYTES}`,
+        });
+      } else {
+        sendable.push(entry);
+      }
+    }
+    for (const batch of batches(sendable)) {
+      // SQS batch entry ids allow only [A-Za-z0-9_-]: use positions, map back to the caller's ids.
+      let pending = batch.map((entry, index) => ({ entry, entryId: String(index) }));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        const response = await this.options.client.send(
+          new SendMessageBatchCommand({
+            QueueUrl: this.options.queueUrl,
+            Entries: pending.map(({ entry, entryId }) => ({ Id: entryId, MessageBody: entry.body })),
+          }),
+        );
+        const byId = new Map(pending.map((p) => [p.entryId, p]));
+        for (const ok of response.Successful ?? []) {
+          const item = byId.get(ok.Id ?? '');
+          if (item) sent.push(item.entry.id);
+        }
+        const retry: typeof pending = [];
+        for (const bad of response.Failed ?? []) {
+          const item = byId.get(bad.Id ?? '');
+          if (!item) continue;
+          if (bad.SenderFault || attempt + 1 >= this.attempts) {
+            failed.push({
+              id: item.entry.id,
+              code: bad.Code ?? 'UNKNOWN',
+              message: bad.Message ?? 'no reason given',
+            });
+          } else {
+            retry.push(item);
+          }
+        }
+        pending = retry;
+        if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, this.backoffMs(attempt)));
+      }
+    }
+    return { sent, failed };
+  }
+
+  async receive(maxMessages: number, waitMs: number): Promise<QueueRecord[]> {
+    const response = await this.options.client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: this.options.queueUrl,
+        MaxNumberOfMessages: Math.min(10, maxMessages),
+        WaitTimeSeconds: Math.min(20, Math.floor(waitMs / 1000)),
+        // AttributeNames (not MessageSystemAttributeNames): local-aws-sqs reads only these; SQS honours both.
+        AttributeNames: ['All'],
+      }),
+    );
+    return (response.Messages ?? []).map(recordFromMessage);
+  }
+
+  async delete(record: QueueRecord): Promise<void> {
+    await this.options.client.send(
+      new DeleteMessageCommand({ QueueUrl: this.options.queueUrl, ReceiptHandle: record.receiptHandle }),
+    );
+  }
+
+  async changeVisibility(record: QueueRecord, seconds: number): Promise<void> {
+    await this.options.client.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: this.options.queueUrl,
+        ReceiptHandle: record.receiptHandle,
+        VisibilityTimeout: Math.min(43_200, Math.max(0, Math.round(seconds))),
+      }),
+    );
+  }
+
+  /** Sends the record to the dead-letter queue with its reason, then removes it from the queue. */
+  async deadLetter(record: QueueRecord, reason: DeadLetterReason): Promise<void> {
+    await this.options.client.send(
+      new SendMessageCommand({
+        QueueUrl: this.options.deadLetterQueueUrl,
+        MessageBody: record.body,
+        MessageAttributes: {
+          'fanout.errorCode': { DataType: 'String', StringValue: reason.code },
+          'fanout.reason': { DataType: 'String', StringValue: reason.message.slice(0, 1024) || '-' },
+          'fanout.sourceMessageId': { DataType: 'String', StringValue: record.messageId },
+        },
+      }),
+    );
+    await this.delete(record);
+  }
+}
+
+function recordFromMessage(message: Message): QueueRecord {
+  return {
+    messageId: message.MessageId ?? '',
+    receiptHandle: message.ReceiptHandle ?? '',
+    body: message.Body ?? '',
+    receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 1),
+    sentAt: Number(message.Attributes?.SentTimestamp ?? 0),
+  };
+}
+
+/** A record as the Lambda SQS event source delivers it. */
+export function recordFromLambda(record: SQSRecord): QueueRecord {
+  return {
+    messageId: record.messageId,
+    receiptHandle: record.receiptHandle,
+    body: record.body,
+    receiveCount: Number(record.attributes.ApproximateReceiveCount),
+    sentAt: Number(record.attributes.SentTimestamp),
+  };
+}

@@ -1,0 +1,97 @@
+import { mkdtemp } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { createSqsServer } from 'local-aws-sqs';
+import S3rver from 's3rver';
+
+// s3rver stores a streamed PutObject's chunked framing unless checksums are only sent when required.
+process.env.AWS_REQUEST_CHECKSUM_CALCULATION = 'WHEN_REQUIRED';
+process.env.AWS_RESPONSE_CHECKSUM_VALIDATION = 'WHEN_REQUIRED';
+
+export interface S3Fixture {
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly client: S3Client;
+  close(): Promise<void>;
+}
+
+/** s3rver on a free loopback port, storing under a temp folder, with one bucket. */
+export async function startS3(bucket = 'fanout-workspaces'): Promise<S3Fixture> {
+  const server = new S3rver({
+    port: 0,
+    address: '127.0.0.1',
+    silent: true,
+    directory: await mkdtemp(join(tmpdir(), 'fanout-s3-')),
+    configureBuckets: [{ name: bucket }],
+  });
+  const { port } = await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  return {
+    endpoint,
+    bucket,
+    client,
+    close: async () => {
+      client.destroy();
+      await server.close();
+    },
+  };
+}
+
+export interface SqsFixture {
+  readonly endpoint: string;
+  readonly client: SQSClient;
+  readonly queueUrl: string;
+  readonly deadLetterQueueUrl: string;
+  close(): Promise<void>;
+}
+
+/** local-aws-sqs on a free loopback port, with a queue whose redrive policy targets a DLQ. */
+export async function startSqs(
+  options: { visibilitySeconds?: number; maxReceiveCount?: number } = {},
+): Promise<SqsFixture> {
+  const server: Server = await createSqsServer({ port: 0, hostname: '127.0.0.1' });
+  const { port } = server.address() as AddressInfo;
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new SQSClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+  const dlq = await client.send(new CreateQueueCommand({ QueueName: 'fanout-jobs-dlq' }));
+  const { Attributes } = await client.send(
+    new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  const queue = await client.send(
+    new CreateQueueCommand({
+      QueueName: 'fanout-jobs',
+      Attributes: {
+        VisibilityTimeout: String(options.visibilitySeconds ?? 30),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: Attributes?.QueueArn,
+          maxReceiveCount: options.maxReceiveCount ?? 3,
+        }),
+      },
+    }),
+  );
+  return {
+    endpoint,
+    client,
+    queueUrl: queue.QueueUrl as string,
+    deadLetterQueueUrl: dlq.QueueUrl as string,
+    close: async () => {
+      client.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections?.();
+    },
+  };
+}
