@@ -77,9 +77,11 @@ export class LiveTable {
           this.line(
             `${event.workerId} ${e.status}${e.errorCode ? ` (${e.errorCode})` : ''} ${e.jobKey} ${formatMs(e.durationMs)} ${formatUsd(e.costMicros)}`,
           );
-        } else {
+        } else if (e.type === 'returned') {
           Object.assign(row, { state: 'idle', jobKey: undefined });
           this.line(`${event.workerId} returned ${e.jobKey} to the queue (${e.reason})`);
+        } else {
+          this.line(`${event.workerId} deferred ${e.jobKey}: another worker holds its lease`);
         }
         break;
       }

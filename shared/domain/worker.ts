@@ -16,7 +16,8 @@ export type WorkerEvent =
       readonly durationMs: number;
       readonly errorCode?: ErrorCode;
     }
-  | { readonly type: 'returned'; readonly jobKey: string; readonly reason: string };
+  | { readonly type: 'returned'; readonly jobKey: string; readonly reason: string }
+  | { readonly type: 'deferred'; readonly jobKey: string; readonly reason: 'lease-held' };
 
 export interface WorkerDeps {
   readonly state: StatePort;
@@ -41,17 +42,14 @@ export interface WorkerDeps {
   readonly onEvent?: (event: WorkerEvent) => void;
 }
 
-/** What became of one record: acknowledged (deleted) or left for the queue to deliver again. */
+/**
+ * What became of one record: acknowledged (deleted), left for the queue to deliver
+ * again, or rejected (a poison message, already moved to the dead-letter queue).
+ */
 export type RecordResult =
-  | {
-      readonly kind: 'ack';
-      readonly reason: 'finished' | 'already-finished' | 'poison';
-      readonly status?: FinalStatus;
-    }
-  | {
-      readonly kind: 'retry';
-      readonly reason: 'lease-held' | 'retryable-error' | 'lease-lost' | 'cancelled';
-    };
+  | { readonly kind: 'ack'; readonly reason: 'finished' | 'already-finished'; readonly status?: FinalStatus }
+  | { readonly kind: 'retry'; readonly reason: 'lease-held' | 'retryable-error' | 'lease-lost' | 'cancelled' }
+  | { readonly kind: 'rejected'; readonly reason: 'poison' };
 
 export function parseJobMessage(
   body: string,
@@ -83,7 +81,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
       reason: parsed.reason,
     });
     await deps.queue.deadLetter(record, { code: 'INVALID_MESSAGE', message: parsed.reason });
-    return { kind: 'ack', reason: 'poison' };
+    return { kind: 'rejected', reason: 'poison' };
   }
   const message = parsed.message;
   const key = jobKey(message.issue);
@@ -114,6 +112,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
       seconds,
     });
     await deps.queue.changeVisibility(record, seconds);
+    deps.onEvent?.({ type: 'deferred', jobKey: key, reason: 'lease-held' });
     return { kind: 'retry', reason: 'lease-held' };
   }
 
@@ -254,7 +253,9 @@ export async function processBatch(
       });
       result = { kind: 'retry', reason: 'retryable-error' };
     }
-    if (result.kind === 'retry') batchItemFailures.push({ itemIdentifier: record.messageId });
+    // A rejected record is already in the dead-letter queue; reporting it failed changes
+    // nothing on the queue, and it shows as a failure in the function's metrics.
+    if (result.kind !== 'ack') batchItemFailures.push({ itemIdentifier: record.messageId });
   }
   return { batchItemFailures };
 }

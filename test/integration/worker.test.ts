@@ -73,7 +73,7 @@ function deps(queue: LocalQueue, agent: Agent, overrides: Partial<WorkerDeps> = 
 }
 
 describe('processBatch', () => {
-  it('reports only the record that must come back; poison goes to the DLQ with its reason', async () => {
+  it('reports only the records that failed: poison (already in the DLQ with its reason) and a deferred job', async () => {
     const queue = await setup('batch', [1, 2]);
     await queue.send([{ id: 'bad', body: '{"v":1, not json' }]);
     // Another worker holds job 2.
@@ -86,10 +86,14 @@ describe('processBatch', () => {
     );
     const records = await queue.receive(10, 0);
     const held = records.find((r) => r.body === body('batch', 2));
+    const poison = records.find((r) => r.body.includes('not json'));
 
     const response = await processBatch(records, deps(queue, scriptedAgent({})));
 
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: held?.messageId }]);
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: held?.messageId },
+      { itemIdentifier: poison?.messageId },
+    ]);
     const jobs = await fx.state.listJobs('batch');
     expect(jobs.find((j) => j.jobKey === 'acme/api#1')).toMatchObject({ status: 'DONE', costMicros: 1000 });
     expect(jobs.find((j) => j.jobKey === 'acme/api#2')).toMatchObject({

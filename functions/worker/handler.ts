@@ -1,0 +1,59 @@
+/**
+ * The Lambda worker: wires the adapters once per cold start from validated
+ * configuration, then runs the core on each SQS batch with partial batch failures.
+ */
+
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { DynamoState } from '../../shared/adapters/dynamo-state.js';
+import { powertoolsLogger, recordMetrics } from '../../shared/adapters/powertools.js';
+import { S3WorkspaceStore } from '../../shared/adapters/s3-workspace.js';
+import { emptyDirectory } from '../../shared/adapters/scratch-dir.js';
+import { recordFromLambda, SqsJobQueue } from '../../shared/adapters/sqs-queue.js';
+import { createAgent } from '../../shared/agents/index.js';
+import { loadWorkerConfig } from '../../shared/config/worker-config.js';
+import { processBatch } from '../../shared/domain/worker.js';
+
+const config = loadWorkerConfig(process.env);
+const logger = new Logger({ serviceName: 'fanout-worker' });
+const metrics = new Metrics({ namespace: 'Fanout', serviceName: 'fanout-worker' });
+const state = new DynamoState({ tableName: config.tableName, client: new DynamoDBClient({}) });
+const queue = new SqsJobQueue({
+  client: new SQSClient({}),
+  queueUrl: config.queueUrl,
+  deadLetterQueueUrl: config.deadLetterQueueUrl,
+});
+const workspaces = new S3WorkspaceStore({
+  client: new S3Client({ forcePathStyle: config.s3ForcePathStyle }),
+  bucket: config.bucketName,
+});
+const agent = createAgent(config.agent);
+// One execution environment is one worker; its log stream names it.
+const workerId = `lambda-${(process.env.AWS_LAMBDA_LOG_STREAM_NAME ?? 'local').slice(-8)}`;
+
+export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+  try {
+    return await processBatch(event.Records.map(recordFromLambda), {
+      state,
+      queue,
+      workspaces,
+      agent,
+      logger: powertoolsLogger(logger),
+      clock: Date.now,
+      workerId,
+      owner: context.awsRequestId,
+      leaseMs: config.leaseMs,
+      heartbeatMs: Math.floor(config.leaseMs / 3),
+      maxReceiveCount: config.maxReceiveCount,
+      deadline: Date.now() + context.getRemainingTimeInMillis(),
+      beforeJob: () => emptyDirectory(config.scratchDir),
+      onEvent: recordMetrics(metrics),
+    });
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+};

@@ -1,0 +1,108 @@
+/** The stack's settings: each from CDK context (`-c key=value` or cdk.json), validated once. */
+export interface FanoutSettings {
+  /** Lambda workers: reserved concurrency and event-source maxConcurrency. @default 5 */
+  readonly workers: number;
+  /** Default budget of a run in USD, and the base of the spend alarm. @default 50 */
+  readonly budgetUsd: number;
+  /** Worker function timeout. @default 900 */
+  readonly timeoutSeconds: number;
+  /** Worker memory. @default 1024 */
+  readonly memoryMb: number;
+  /** Records per invocation. @default 1 */
+  readonly batchSize: number;
+  /** Deliveries before a message goes to the dead-letter queue. @default 5 */
+  readonly maxReceiveCount: number;
+  /** Days before a run's workspace objects expire. @default 30 */
+  readonly workspaceRetentionDays: number;
+  /** Reserve concurrency for the workers (off for accounts with a small quota). @default true */
+  readonly reserveConcurrency: boolean;
+  /** Alarm when a day's spend passes this share of the budget, in percent. @default 80 */
+  readonly spendAlarmPercent: number;
+  /** Alarm when the oldest waiting job is older than this. @default 60 */
+  readonly oldestMessageAlarmMinutes: number;
+  /** Where alarms are emailed; none when unset. */
+  readonly alarmEmail?: string;
+}
+
+export const DEFAULTS: Omit<FanoutSettings, 'alarmEmail'> = {
+  workers: 5,
+  budgetUsd: 50,
+  timeoutSeconds: 900,
+  memoryMb: 1024,
+  batchSize: 1,
+  maxReceiveCount: 5,
+  workspaceRetentionDays: 30,
+  reserveConcurrency: true,
+  spendAlarmPercent: 80,
+  oldestMessageAlarmMinutes: 60,
+};
+
+export class SettingsError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`fanout stack settings are invalid:\n  ${problems.join('\n  ')}`);
+    this.name = 'SettingsError';
+  }
+}
+
+type Lookup = (key: string) => unknown;
+
+/** Reads and checks every setting, reporting all problems together. */
+export function readSettings(lookup: Lookup): FanoutSettings {
+  const problems: string[] = [];
+  const integer = (key: keyof typeof DEFAULTS, min: number, max: number, hint = ''): number => {
+    const raw = lookup(key);
+    if (raw === undefined) return DEFAULTS[key] as number;
+    const n = typeof raw === 'number' ? raw : Number(String(raw).trim());
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${key} must be a whole number from ${min} to ${max}, not ${JSON.stringify(raw)}${hint}`);
+    }
+    return n;
+  };
+  const decimal = (key: keyof typeof DEFAULTS, min: number, max: number): number => {
+    const raw = lookup(key);
+    if (raw === undefined) return DEFAULTS[key] as number;
+    const n = typeof raw === 'number' ? raw : Number(String(raw).trim());
+    if (!Number.isFinite(n) || n <= min || n > max) {
+      problems.push(`${key} must be a number above ${min} and at most ${max}, not ${JSON.stringify(raw)}`);
+    }
+    return n;
+  };
+  const bool = (key: keyof typeof DEFAULTS): boolean => {
+    const raw = lookup(key);
+    if (raw === undefined) return DEFAULTS[key] as boolean;
+    if (raw === true || raw === 'true') return true;
+    if (raw === false || raw === 'false') return false;
+    problems.push(`${key} must be true or false, not ${JSON.stringify(raw)}`);
+    return false;
+  };
+
+  const settings: FanoutSettings = {
+    // The SQS event source's maxConcurrency cannot be below 2 (pitfall 1), so neither can this.
+    workers: integer(
+      'workers',
+      2,
+      1000,
+      ' (the SQS event source runs at least 2 at once; for 1 worker use `fanout run` locally)',
+    ),
+    budgetUsd: decimal('budgetUsd', 0, 1_000_000),
+    timeoutSeconds: integer('timeoutSeconds', 30, 900),
+    memoryMb: integer('memoryMb', 128, 10_240),
+    batchSize: integer('batchSize', 1, 10),
+    maxReceiveCount: integer('maxReceiveCount', 1, 1000),
+    workspaceRetentionDays: integer('workspaceRetentionDays', 1, 3650),
+    reserveConcurrency: bool('reserveConcurrency'),
+    spendAlarmPercent: integer('spendAlarmPercent', 1, 100),
+    oldestMessageAlarmMinutes: integer('oldestMessageAlarmMinutes', 1, 20_160),
+  };
+  const email = lookup('alarmEmail');
+  if (email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(email))) {
+    problems.push(`alarmEmail must be an email address, not ${JSON.stringify(email)}`);
+  }
+  if (problems.length > 0) throw new SettingsError(problems);
+  return email === undefined ? settings : { ...settings, alarmEmail: String(email) };
+}
+
+/** Queue visibility covers the function timeout six times over, as AWS advises (pitfall 3). */
+export function visibilityTimeoutSeconds(settings: Pick<FanoutSettings, 'timeoutSeconds'>): number {
+  return Math.min(43_200, settings.timeoutSeconds * 6);
+}

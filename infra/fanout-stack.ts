@@ -1,0 +1,62 @@
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { type FanoutSettings, visibilityTimeoutSeconds } from './config.js';
+import { JobQueue } from './constructs/job-queue.js';
+import { Observability } from './constructs/observability.js';
+import { StateTable } from './constructs/state-table.js';
+import { Workers } from './constructs/workers.js';
+import { WorkspaceBucket } from './constructs/workspace-bucket.js';
+
+export interface FanoutStackProps extends StackProps {
+  readonly settings: FanoutSettings;
+}
+
+/** The fan-out on AWS: queue, workers, state, workspaces and the view of them. */
+export class FanoutStack extends Stack {
+  readonly jobs: JobQueue;
+  readonly state: StateTable;
+  readonly workspaces: WorkspaceBucket;
+  readonly workers: Workers;
+  readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: FanoutStackProps) {
+    super(scope, id, props);
+    const s = props.settings;
+    this.jobs = new JobQueue(this, 'Jobs', {
+      visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(s)),
+      maxReceiveCount: s.maxReceiveCount,
+    });
+    this.state = new StateTable(this, 'State');
+    this.workspaces = new WorkspaceBucket(this, 'Workspaces', { retentionDays: s.workspaceRetentionDays });
+    this.workers = new Workers(this, 'Workers', {
+      queue: this.jobs.queue,
+      deadLetterQueue: this.jobs.deadLetterQueue,
+      table: this.state.table,
+      bucket: this.workspaces.bucket,
+      workers: s.workers,
+      reserveConcurrency: s.reserveConcurrency,
+      timeout: Duration.seconds(s.timeoutSeconds),
+      memoryMb: s.memoryMb,
+      batchSize: s.batchSize,
+      maxReceiveCount: s.maxReceiveCount,
+    });
+    this.observability = new Observability(this, 'Observability', {
+      queue: this.jobs.queue,
+      deadLetterQueue: this.jobs.deadLetterQueue,
+      function: this.workers.function,
+      budgetUsd: s.budgetUsd,
+      spendAlarmPercent: s.spendAlarmPercent,
+      oldestMessageAlarmMinutes: s.oldestMessageAlarmMinutes,
+      ...(s.alarmEmail ? { alarmEmail: s.alarmEmail } : {}),
+    });
+
+    // The CLI reads these by name (fanout send --stack, fanout status --stack).
+    new CfnOutput(this, 'QueueUrl', { value: this.jobs.queue.queueUrl });
+    new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.jobs.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'TableName', { value: this.state.table.tableName });
+    new CfnOutput(this, 'BucketName', { value: this.workspaces.bucket.bucketName });
+    new CfnOutput(this, 'BudgetUsd', { value: String(s.budgetUsd) });
+    new CfnOutput(this, 'WorkerCount', { value: String(s.workers) });
+    new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
+  }
+}

@@ -1,0 +1,263 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readSettings } from '../../infra/config.js';
+import { synthStack } from '../support/synth.js';
+
+let template: Template;
+let seven: Template;
+beforeAll(() => {
+  template = synthStack().template;
+  seven = synthStack({
+    workers: '7',
+    timeoutSeconds: '120',
+    batchSize: '3',
+    maxReceiveCount: '4',
+    workspaceRetentionDays: '9',
+  }).template;
+});
+
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
+const statements = (t: Template): Statement[] =>
+  Object.values(t.findResources('AWS::IAM::Policy')).flatMap(
+    (policy) =>
+      (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument
+        .Statement,
+  );
+
+describe('job queue', () => {
+  it('encrypts both queues and refuses anything but TLS', () => {
+    template.resourcePropertiesCountIs('AWS::SQS::Queue', { SqsManagedSseEnabled: true }, 2);
+    template.resourceCountIs('AWS::SQS::QueuePolicy', 2);
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('keeps dead letters longer than the queue keeps jobs, and redrives after maxReceiveCount', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', { MessageRetentionPeriod: 1_209_600 });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      MessageRetentionPeriod: 345_600,
+      RedrivePolicy: { maxReceiveCount: 5 },
+    });
+    seven.hasResourceProperties('AWS::SQS::Queue', { RedrivePolicy: { maxReceiveCount: 4 } });
+  });
+
+  it('sets the visibility timeout to six times the function timeout', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 5400 });
+    seven.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 720 });
+    seven.hasResourceProperties('AWS::Lambda::Function', { Timeout: 120 });
+  });
+});
+
+describe('workers', () => {
+  it('runs the bundled worker on the newest Node.js runtime, arm64, with JSON logs kept a month', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      MemorySize: 1024,
+      LoggingConfig: Match.objectLike({ LogFormat: 'JSON' }),
+    });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  it('makes maxConcurrency = reserved concurrency = workers (-c workers=7)', () => {
+    seven.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 7 });
+    seven.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      ScalingConfig: { MaximumConcurrency: 7 },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BatchSize: 3,
+    });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      ScalingConfig: { MaximumConcurrency: 5 },
+      BatchSize: 1,
+    });
+  });
+
+  it('drops the reservation with -c reserveConcurrency=false, keeping maxConcurrency', () => {
+    const { template: unreserved } = synthStack({ reserveConcurrency: 'false', workers: '4' });
+    unreserved.hasResourceProperties('AWS::Lambda::Function', {
+      ReservedConcurrentExecutions: Match.absent(),
+    });
+    unreserved.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      ScalingConfig: { MaximumConcurrency: 4 },
+    });
+  });
+
+  it('tells the worker where its table, bucket and queues are', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          FANOUT_TABLE_NAME: Match.anyValue(),
+          FANOUT_BUCKET_NAME: Match.anyValue(),
+          FANOUT_QUEUE_URL: Match.anyValue(),
+          FANOUT_DLQ_URL: Match.anyValue(),
+          FANOUT_MAX_RECEIVE_COUNT: '5',
+        }),
+      },
+    });
+  });
+});
+
+describe('least privilege', () => {
+  it('grants no wildcard action, and no managed policy', () => {
+    const actions = statements(template).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+    expect(actions.length).toBeGreaterThan(0);
+    for (const action of actions) {
+      expect(action).not.toBe('*');
+      expect(action).not.toMatch(/^(dynamodb|s3|sqs|logs):\*$/);
+      expect(action).not.toMatch(/^s3:.*\*$/);
+    }
+    template.hasResourceProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
+  });
+
+  it('limits workspace access to runs/ in the bucket', () => {
+    const s3 = statements(template).filter((s) => JSON.stringify(s.Action).includes('s3:'));
+    expect(s3.map((s) => s.Action)).toEqual([
+      ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+      's3:ListBucket',
+    ]);
+    expect(JSON.stringify(s3[0]?.Resource)).toContain('/runs/*');
+    expect(s3[1]?.Condition).toEqual({ StringLike: { 's3:prefix': ['runs/*'] } });
+  });
+});
+
+describe('state table', () => {
+  it('is on demand, with point-in-time recovery, TTL, the core key design, and retained', () => {
+    template.hasResource('AWS::DynamoDB::GlobalTable', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        Replicas: [
+          Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }),
+        ],
+      }),
+    });
+  });
+});
+
+describe('workspace bucket', () => {
+  it('blocks public access, encrypts, refuses plain HTTP, expires old workspaces, and is retained', () => {
+    template.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
+        LifecycleConfiguration: {
+          Rules: Match.arrayWith([
+            Match.objectLike({ Prefix: 'runs/', ExpirationInDays: 30, Status: 'Enabled' }),
+          ]),
+        },
+        LoggingConfiguration: Match.objectLike({ LogFilePrefix: 'workspaces/' }),
+      }),
+    });
+    seven.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Prefix: 'runs/', ExpirationInDays: 9 })]),
+      },
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('observability', () => {
+  it('alarms on the DLQ, the oldest job, worker errors and spend, and notifies one topic', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Threshold: 3600,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Namespace: 'AWS/Lambda',
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'JobCostUsd',
+      Namespace: 'Fanout',
+      Threshold: 40,
+      Period: 86_400,
+    });
+    template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [Match.anyValue()] });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', Match.anyValue());
+  });
+
+  it('has a dashboard of queue, workers, jobs and spend', () => {
+    const dashboards = template.findResources('AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(Object.values(dashboards)[0]);
+    for (const metric of [
+      'ApproximateAgeOfOldestMessage',
+      'ConcurrentExecutions',
+      'Throttles',
+      'JobsDone',
+      'JobsFailed',
+      'JobCostUsd',
+    ]) {
+      expect(body).toContain(metric);
+    }
+  });
+
+  it('publishes the outputs the CLI reads', () => {
+    for (const name of ['QueueUrl', 'DeadLetterQueueUrl', 'TableName', 'BucketName', 'BudgetUsd']) {
+      template.hasOutput(name, Match.anyValue());
+    }
+  });
+});
+
+describe('settings', () => {
+  it('fails with every bad value named', () => {
+    const context: Record<string, unknown> = {
+      workers: '1',
+      memoryMb: 'lots',
+      reserveConcurrency: 'maybe',
+      budgetUsd: '-1',
+    };
+    expect(() => readSettings((key) => context[key])).toThrow(
+      /workers must be a whole number from 2 to 1000, not "1" \(the SQS event source[\s\S]*budgetUsd[\s\S]*memoryMb[\s\S]*reserveConcurrency must be true or false/,
+    );
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('finds no unacknowledged problem, and every acknowledgment has a reason', () => {
+    const { app, stack } = synthStack();
+    const report = new AwsSolutionsChecks(app).validateScope(stack);
+    expect(report.violations.map((v) => v.ruleName)).toEqual([]);
+    const acknowledged = stack.node
+      .findAll()
+      .flatMap((c) => c.node.metadata)
+      .filter((m) => m.type === 'aws:cdk:acknowledged-rules')
+      .flatMap((m) => Object.entries(m.data as Record<string, string>));
+    expect(acknowledged.map(([id]) => id)).toEqual([
+      expect.stringMatching(/AwsSolutions-IAM5\[Resource::.*\/runs\/\*\]/),
+    ]);
+    for (const [, reason] of acknowledged) expect(reason.length).toBeGreaterThan(40);
+  });
+});
