@@ -1,19 +1,28 @@
 #!/usr/bin/env -S npx tsx
 import { FanoutError } from '../shared/domain/errors.js';
+import { REPORT_HELP, reportCommand } from './report-command.js';
 import { RUN_HELP, runCommand } from './run-command.js';
+import { SEND_HELP, sendCommand } from './send-command.js';
+import { STATUS_HELP, statusCommand } from './status-command.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const HELP = `Usage: fanout <command> [options]
 
 Commands:
-  run     run a backlog through N workers on this machine (fanout run --help)
-  help    show this help, or a command's: fanout help run
+  run      run a backlog through N workers on this machine
+  send     send issues (GitHub, a file, mock) to a run, on AWS or locally
+  status   the fleet: workers, queue, outcomes, spend, throughput, ETA
+  report   one run's jobs and totals, as a table, JSON or CSV
+  help     this help, or a command's: fanout help send
 
 Quick start: fanout run --workers 3 --mock-issues 5`;
 
 const commands: Record<string, { run: (args: string[]) => Promise<number>; help: string }> = {
   run: { run: runCommand, help: RUN_HELP },
+  send: { run: (args) => sendCommand(args), help: SEND_HELP },
+  status: { run: (args) => statusCommand(args), help: STATUS_HELP },
+  report: { run: (args) => reportCommand(args), help: REPORT_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

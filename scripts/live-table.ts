@@ -47,7 +47,9 @@ export class LiveTable {
     switch (event.type) {
       case 'run':
         this.header = `fanout ${event.runId}${event.resumed ? ' (resumed)' : ''}`;
-        this.line(`${this.header}: ${event.sent} jobs sent, ${event.duplicates} already in the run`);
+        this.line(
+          `${this.header}: ${event.send.sent.length} jobs sent, ${event.send.duplicates.length} already in the run`,
+        );
         break;
       case 'slot': {
         const row = this.row(event.workerId);

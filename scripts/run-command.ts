@@ -83,6 +83,7 @@ export async function runCommand(args: string[]): Promise<number> {
     issues = mockIssues(integer(values['mock-issues'], '--mock-issues', 0, 1, 100_000));
   if (values['issues-file'] !== undefined) issues = await readIssuesFile(values['issues-file']);
 
+  const agentFlagGiven = ['duration', 'fail-rate', 'cost-usd', 'seed'].some((flag) => flag in values);
   const table = new LiveTable(process.stdout, Boolean(process.stdout.isTTY));
   let dispatcher: Dispatcher | undefined;
   let interrupts = 0;
@@ -108,7 +109,8 @@ export async function runCommand(args: string[]): Promise<number> {
       maxReceiveCount,
       budgetMicros: usdToMicros(budgetUsd),
       issues,
-      agent: { kind: 'simulate', durationMs, failRate, costMicros, seed },
+      // Agent flags set a new run's agent; on a resumed run only the ones given change it.
+      ...(agentFlagGiven ? { agent: { kind: 'simulate', durationMs, failRate, costMicros, seed } } : {}),
       ...(values['run-id'] ? { runId: values['run-id'] } : {}),
       onDispatcher: (d) => {
         dispatcher = d;

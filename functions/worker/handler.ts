@@ -32,10 +32,15 @@ const workspaces = new S3WorkspaceStore({
   bucket: config.bucketName,
 });
 const agent = createAgent(config.agent);
-// One execution environment is one worker; its log stream names it.
-const workerId = `lambda-${(process.env.AWS_LAMBDA_LOG_STREAM_NAME ?? 'local').slice(-8)}`;
+// Each execution environment starts looking for a free slot at its own place.
+const preferredSlot = Number.parseInt((process.env.AWS_LAMBDA_LOG_STREAM_NAME ?? '0').slice(-6), 16) || 0;
 
 export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+  const owner = context.awsRequestId;
+  const remaining = context.getRemainingTimeInMillis();
+  // A worker identity (worker-01..N) for the length of this invocation, so status shows the fleet.
+  const slot = await state.acquireSlot(config.workers, owner, Date.now(), remaining + 5000, preferredSlot);
+  const workerId = slot ?? `lambda-${owner.slice(0, 8)}`;
   try {
     return await processBatch(event.Records.map(recordFromLambda), {
       state,
@@ -45,15 +50,16 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
       logger: powertoolsLogger(logger),
       clock: Date.now,
       workerId,
-      owner: context.awsRequestId,
+      owner,
       leaseMs: config.leaseMs,
       heartbeatMs: Math.floor(config.leaseMs / 3),
       maxReceiveCount: config.maxReceiveCount,
-      deadline: Date.now() + context.getRemainingTimeInMillis(),
+      deadline: Date.now() + remaining,
       beforeJob: () => emptyDirectory(config.scratchDir),
       onEvent: recordMetrics(metrics),
     });
   } finally {
+    if (slot) await state.releaseSlot(slot, owner, Date.now()).catch(() => undefined);
     metrics.publishStoredMetrics();
   }
 };

@@ -61,6 +61,7 @@ export class Workers extends Construct {
         FANOUT_QUEUE_URL: props.queue.queueUrl,
         FANOUT_DLQ_URL: props.deadLetterQueue.queueUrl,
         FANOUT_MAX_RECEIVE_COUNT: String(props.maxReceiveCount),
+        FANOUT_WORKERS: String(props.workers),
         POWERTOOLS_SERVICE_NAME: 'fanout-worker',
         POWERTOOLS_METRICS_NAMESPACE: 'Fanout',
       },

@@ -15,6 +15,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { type ErrorCode, FanoutError } from '../domain/errors.js';
+import { slotName } from '../domain/job.js';
 import type {
   FinalStatus,
   JobOutcome,
@@ -24,12 +25,15 @@ import type {
   LeaseAnswer,
   RunRecord,
   StatePort,
+  WorkerSlot,
 } from '../ports/state.js';
 
 /**
  * Key design (one table, single-item writes only):
  *   run     pk RUN#{runId}                 sk RUN            budget ledger: one item, conditional updates
  *   job     pk RUN#{runId}#J{shard}        sk JOB#{jobKey}   lease, fencing token, outcome
+ *   runs    pk RUNS                        sk {createdAt}#{runId}   index of runs, newest last
+ *   slot    pk SLOTS                       sk {workerId}     worker identity lease (worker-01..N)
  * Jobs are spread over JOB_SHARDS partitions so that one run's writes are not bound
  * to one partition's throughput; listing a run queries each shard.
  */
@@ -45,6 +49,8 @@ function jobPk(runId: string, jobKey: string): string {
 }
 const jobItemKey = (runId: string, jobKey: string) => ({ pk: jobPk(runId, jobKey), sk: `JOB#${jobKey}` });
 const runItemKey = (runId: string) => ({ pk: runPk(runId), sk: 'RUN' });
+const RUN_INDEX_PK = 'RUNS';
+const SLOTS_PK = 'SLOTS';
 
 export interface DynamoStateOptions {
   readonly tableName: string;
@@ -135,6 +141,22 @@ export class DynamoState implements StatePort {
         }),
       ),
     );
+    if (created) {
+      // A small index so that `fanout status` can find the newest run without a scan.
+      await this.call(() =>
+        this.doc.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: {
+              pk: RUN_INDEX_PK,
+              sk: `${String(run.createdAt).padStart(15, '0')}#${run.runId}`,
+              runId: run.runId,
+              [TTL_ATTRIBUTE]: this.ttl(run.createdAt),
+            },
+          }),
+        ),
+      );
+    }
     return created ? 'created' : 'exists';
   }
 
@@ -154,7 +176,7 @@ export class DynamoState implements StatePort {
     };
   }
 
-  async registerJob(job: { runId: string; jobKey: string; title: string; enqueuedAt: number }) {
+  async registerJob(job: { runId: string; jobKey: string; title: string; registeredAt: number }) {
     const created = await this.conditional(() =>
       this.doc.send(
         new PutCommand({
@@ -168,14 +190,48 @@ export class DynamoState implements StatePort {
             fence: 0,
             attempts: 0,
             costMicros: 0,
-            enqueuedAt: job.enqueuedAt,
-            [TTL_ATTRIBUTE]: this.ttl(job.enqueuedAt),
+            registeredAt: job.registeredAt,
+            [TTL_ATTRIBUTE]: this.ttl(job.registeredAt),
           },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       ),
     );
-    return created ? ('created' as const) : ('exists' as const);
+    if (created) return 'created' as const;
+    const { Item } = await this.get(jobItemKey(job.runId, job.jobKey));
+    return Item?.enqueuedAt === undefined && Item?.status === 'PENDING'
+      ? ('unsent' as const)
+      : ('exists' as const);
+  }
+
+  async markEnqueued(runId: string, jobKey: string, now: number): Promise<void> {
+    await this.call(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: jobItemKey(runId, jobKey),
+          UpdateExpression: 'SET enqueuedAt = if_not_exists(enqueuedAt, :now)',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':now': now },
+        }),
+      ),
+    );
+  }
+
+  async listRuns(limit: number): Promise<RunRecord[]> {
+    const { Items } = await this.call(() =>
+      this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': RUN_INDEX_PK },
+          ScanIndexForward: false,
+          Limit: limit,
+        }),
+      ),
+    );
+    const runs = await Promise.all((Items ?? []).map((item) => this.getRun(item.runId as string)));
+    return runs.filter((run): run is RunRecord => run !== undefined);
   }
 
   async addJobCount(runId: string, count: number): Promise<void> {
@@ -210,6 +266,7 @@ export class DynamoState implements StatePort {
               'attribute_not_exists(pk) OR #s = :pending OR (#s = :running AND leaseUntil < :now)',
             UpdateExpression:
               'SET #s = :running, leaseOwner = :owner, worker = :worker, leaseUntil = :until, startedAt = :now, ' +
+              'heartbeatAt = :now, ' +
               'fence = if_not_exists(fence, :zero) + :one, attempts = if_not_exists(attempts, :zero) + :one, ' +
               'runId = :runId, jobKey = :jobKey, costMicros = if_not_exists(costMicros, :zero), ' +
               `title = if_not_exists(title, :jobKey), ${TTL_ATTRIBUTE} = if_not_exists(${TTL_ATTRIBUTE}, :ttl)`,
@@ -260,10 +317,10 @@ export class DynamoState implements StatePort {
         new UpdateCommand({
           TableName: this.table,
           Key: jobItemKey(lease.runId, lease.jobKey),
-          UpdateExpression: 'SET leaseUntil = :until',
+          UpdateExpression: 'SET leaseUntil = :until, heartbeatAt = :now',
           ConditionExpression: guard.ConditionExpression,
           ExpressionAttributeNames: guard.names,
-          ExpressionAttributeValues: { ...guard.values, ':until': now + leaseMs },
+          ExpressionAttributeValues: { ...guard.values, ':until': now + leaseMs, ':now': now },
         }),
       ),
     );
@@ -423,6 +480,63 @@ export class DynamoState implements StatePort {
     const shards = Array.from({ length: JOB_SHARDS }, (_, shard) => this.queryAll(`RUN#${runId}#J${shard}`));
     const items = (await Promise.all(shards)).flat();
     return items.map(toJobRecord).sort((a, b) => a.jobKey.localeCompare(b.jobKey, 'en', { numeric: true }));
+  }
+
+  async claimSlot(workerId: string, owner: string, now: number, leaseMs: number): Promise<boolean> {
+    return this.conditional(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: SLOTS_PK, sk: workerId },
+          UpdateExpression: 'SET workerId = :id, slotOwner = :owner, leaseUntil = :until, heartbeatAt = :now',
+          ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR slotOwner = :owner',
+          ExpressionAttributeValues: {
+            ':id': workerId,
+            ':owner': owner,
+            ':until': now + leaseMs,
+            ':now': now,
+          },
+        }),
+      ),
+    );
+  }
+
+  async acquireSlot(
+    count: number,
+    owner: string,
+    now: number,
+    leaseMs: number,
+    prefer = 0,
+  ): Promise<string | undefined> {
+    for (let i = 0; i < count; i++) {
+      const workerId = slotName((prefer + i) % count);
+      if (await this.claimSlot(workerId, owner, now, leaseMs)) return workerId;
+    }
+    return undefined;
+  }
+
+  async releaseSlot(workerId: string, owner: string, now: number): Promise<void> {
+    await this.conditional(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: SLOTS_PK, sk: workerId },
+          UpdateExpression: 'SET leaseUntil = :now, heartbeatAt = :now REMOVE slotOwner',
+          ConditionExpression: 'slotOwner = :owner',
+          ExpressionAttributeValues: { ':owner': owner, ':now': now },
+        }),
+      ),
+    );
+  }
+
+  async listSlots(): Promise<WorkerSlot[]> {
+    const items = await this.queryAll(SLOTS_PK);
+    return items.map((item) => ({
+      workerId: item.workerId as string,
+      ...(item.slotOwner ? { owner: item.slotOwner as string } : {}),
+      leaseUntil: item.leaseUntil as number,
+      heartbeatAt: item.heartbeatAt as number,
+    }));
   }
 }
 

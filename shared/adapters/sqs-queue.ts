@@ -8,10 +8,11 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
+import { MAX_MESSAGE_BYTES } from '../domain/job.js';
 import type { DeadLetterReason, JobQueue, QueueRecord, SendEntry, SendResult } from '../ports/queue.js';
 
 /** SQS refuses a message (and a batch) over 256 KiB. */
-export const SQS_MAX_MESSAGE_BYTES = 262_144;
+export const SQS_MAX_MESSAGE_BYTES = MAX_MESSAGE_BYTES;
 const SQS_MAX_BATCH = 10;
 
 export interface SqsJobQueueOptions {

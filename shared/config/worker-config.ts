@@ -20,6 +20,7 @@ const WorkerEnvSchema = z.object({
     .url('must be the job queue URL, e.g. https://sqs.us-east-1.amazonaws.com/123456789012/jobs'),
   FANOUT_DLQ_URL: z.string().url('must be the dead-letter queue URL'),
   FANOUT_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000),
+  FANOUT_WORKERS: z.coerce.number().int().min(1).max(1000).default(5),
   FANOUT_LEASE_SECONDS: z.coerce.number().int().min(5).max(900).default(60),
   FANOUT_SCRATCH_DIR: z.string().min(1).default('/tmp'),
   FANOUT_AGENT: json.pipe(AgentConfigSchema).optional(),
@@ -33,6 +34,8 @@ export interface WorkerConfig {
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
   readonly maxReceiveCount: number;
+  /** Worker slots worker-01..N: the stack's worker count. */
+  readonly workers: number;
   readonly leaseMs: number;
   /** Emptied before each job: Lambda reuses /tmp between invocations (pitfall 8). */
   readonly scratchDir: string;
@@ -54,6 +57,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     queueUrl: e.FANOUT_QUEUE_URL,
     deadLetterQueueUrl: e.FANOUT_DLQ_URL,
     maxReceiveCount: e.FANOUT_MAX_RECEIVE_COUNT,
+    workers: e.FANOUT_WORKERS,
     leaseMs: e.FANOUT_LEASE_SECONDS * 1000,
     scratchDir: e.FANOUT_SCRATCH_DIR,
     agent: e.FANOUT_AGENT ?? DEFAULT_AGENT,

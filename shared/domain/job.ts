@@ -16,12 +16,25 @@ export const IssueSchema = z.object({
 });
 export type Issue = z.infer<typeof IssueSchema>;
 
+/** The job prefix of a job key (`owner/repo#12`). */
+export function prefixForKey(runId: string, key: string): string {
+  const hash = key.lastIndexOf('#');
+  return jobPrefix(runId, { repo: key.slice(0, hash), number: Number(key.slice(hash + 1)) });
+}
+
+/** SQS refuses a message over 256 KiB; fanout holds the local queue to the same limit. */
+export const MAX_MESSAGE_BYTES = 262_144;
+/** Where an issue body too large for a message is kept, in the job's workspace. */
+export const ISSUE_BODY_FILE = 'issue-body.md';
+
 /** What goes on the queue: one issue of one run. */
 export const JobMessageSchema = z.object({
   v: z.literal(1),
-  runId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  runId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -'),
   issue: IssueSchema,
   sentAt: z.number().int().nonnegative(),
+  /** Set when the body was too large for the message: the file in the job's workspace that holds it. */
+  bodyRef: z.literal(ISSUE_BODY_FILE).optional(),
 });
 export type JobMessage = z.infer<typeof JobMessageSchema>;
 
@@ -34,6 +47,9 @@ export function jobKey(issue: Pick<Issue, 'repo' | 'number'>): string {
 export function jobPrefix(runId: string, issue: Pick<Issue, 'repo' | 'number'>): string {
   return `runs/${runId}/jobs/${issue.repo}/${issue.number}/`;
 }
+
+/** worker-01, worker-02, ...: worker identities, the same locally and on Lambda. */
+export const slotName = (index: number) => `worker-${String(index + 1).padStart(2, '0')}`;
 
 export function mockIssues(count: number): Issue[] {
   return Array.from({ length: count }, (_, i) => ({

@@ -25,6 +25,8 @@ export interface ReportRow {
   readonly costUsd: number;
   readonly attempts: number;
   readonly worker?: string;
+  /** Where the job's files are: a folder or an s3:// prefix. */
+  readonly workspace?: string;
 }
 
 export interface DeadLetterRow {
@@ -69,6 +71,8 @@ export interface ReportInput {
   readonly startupMs: number;
   /** The agents' own work time on each job this session ran to an outcome. */
   readonly sessionWorkMs: readonly number[];
+  /** The workspace location of a job. */
+  readonly locate?: (jobKey: string) => string;
 }
 
 export function buildReport(input: ReportInput): RunReport {
@@ -89,6 +93,7 @@ export function buildReport(input: ReportInput): RunReport {
       costUsd: job.costMicros / 1e6,
       attempts: job.attempts,
       ...(job.worker ? { worker: job.worker } : {}),
+      ...(input.locate ? { workspace: input.locate(job.jobKey) } : {}),
     })),
     deadLetters: input.deadLetters,
     totals: { ...totals, jobs: input.jobs.length },
@@ -128,12 +133,24 @@ export function formatReport(report: RunReport): string {
     formatUsd(Math.round(job.costUsd * 1e6)),
     String(job.attempts),
     job.worker ?? '-',
+    ...(job.workspace ? [job.workspace] : []),
   ]);
   const t = report.timing;
   const lines = [
     `Run ${report.runId}: ${report.totals.jobs} jobs, ${report.workers} workers${report.complete ? '' : ' (incomplete: run `fanout run` again to resume)'}`,
     '',
-    table(['job', 'outcome', 'duration', 'cost', 'attempts', 'worker'], rows),
+    table(
+      [
+        'job',
+        'outcome',
+        'duration',
+        'cost',
+        'attempts',
+        'worker',
+        ...(report.jobs.some((j) => j.workspace) ? ['workspace'] : []),
+      ],
+      rows,
+    ),
     '',
     `done ${report.totals.DONE}  failed ${report.totals.FAILED}  skipped ${report.totals.SKIPPED}  pending ${report.totals.PENDING + report.totals.RUNNING}`,
     `spent ${formatUsd(Math.round(report.costUsd.spent * 1e6))} of ${formatUsd(Math.round(report.costUsd.budget * 1e6))} budget` +
@@ -151,4 +168,64 @@ export function formatReport(report: RunReport): string {
     for (const d of report.deadLetters) lines.push(`  ${d.jobKey ?? d.messageId}  ${d.code}  ${d.reason}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * A report from the state table alone, for `fanout report`: the wall time is the
+ * span from the first job's start to the last one's end, the workers those that ran.
+ */
+export function reportFromState(input: {
+  run: RunRecord;
+  jobs: readonly JobRecord[];
+  deadLetters: readonly DeadLetterRow[];
+  locate: (jobKey: string) => string;
+}): RunReport {
+  const ran = input.jobs.filter((job) => job.startedAt !== undefined && job.finishedAt !== undefined);
+  const start = Math.min(...ran.map((job) => job.startedAt as number));
+  const end = Math.max(...ran.map((job) => job.finishedAt as number));
+  return buildReport({
+    run: input.run,
+    jobs: input.jobs,
+    deadLetters: input.deadLetters,
+    workers: Math.max(1, new Set(ran.map((job) => job.worker)).size),
+    wallMs: ran.length > 0 ? end - start : 0,
+    startupMs: 0,
+    sessionWorkMs: ran.map((job) => job.durationMs ?? 0),
+    locate: input.locate,
+  });
+}
+
+const csvCell = (value: unknown) => {
+  const text = value === undefined ? '' : String(value);
+  return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+};
+
+export function formatCsv(report: RunReport): string {
+  const header = [
+    'job',
+    'title',
+    'outcome',
+    'error_code',
+    'duration_ms',
+    'attempts',
+    'cost_usd',
+    'worker',
+    'workspace',
+  ];
+  const rows = report.jobs.map((job) =>
+    [
+      job.jobKey,
+      job.title,
+      job.status,
+      job.errorCode,
+      job.durationMs,
+      job.attempts,
+      job.costUsd,
+      job.worker,
+      job.workspace,
+    ]
+      .map(csvCell)
+      .join(','),
+  );
+  return `${[header.join(','), ...rows].join('\n')}\n`;
 }

@@ -1,7 +1,7 @@
 import type { Agent, Logger } from '../ports/agent.js';
 import type { BatchResponse, QueueControl, QueueRecord } from '../ports/queue.js';
 import type { FinalStatus, JobOutcome, Lease, StatePort } from '../ports/state.js';
-import type { WorkspaceStore } from '../ports/workspace.js';
+import type { Workspace, WorkspaceStore } from '../ports/workspace.js';
 import { type ErrorCode, FanoutError, toFanoutError } from './errors.js';
 import { type JobMessage, JobMessageSchema, jobKey, jobPrefix } from './job.js';
 import { AttemptLedger, reclaimAbandoned } from './ledger.js';
@@ -186,6 +186,19 @@ interface Attempt {
   readonly error?: FanoutError;
 }
 
+/** The message with its whole issue body: a body too large for the queue waits in the workspace. */
+async function withBody(message: JobMessage, workspace: Workspace): Promise<JobMessage> {
+  if (!message.bodyRef) return message;
+  const bytes = await workspace.read(message.bodyRef);
+  if (bytes === undefined) {
+    throw new FanoutError(
+      'INVALID_MESSAGE',
+      `the issue body ${message.bodyRef} is missing from ${workspace.location}`,
+    );
+  }
+  return { ...message, issue: { ...message.issue, body: Buffer.from(bytes).toString('utf8') } };
+}
+
 /** Runs the agent under a heartbeat that renews the lease, with spend going through the ledger. */
 async function runAgent(
   message: JobMessage,
@@ -217,7 +230,8 @@ async function runAgent(
   const started = clock();
   let error: FanoutError | undefined;
   try {
-    await deps.agent.run(message, deps.workspaces.open(jobPrefix(message.runId, message.issue)), {
+    const workspace = deps.workspaces.open(jobPrefix(message.runId, message.issue));
+    await deps.agent.run(await withBody(message, workspace), workspace, {
       deadline: deps.deadline,
       signal: controller.signal,
       spend: ledger,

@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import type { LocalQueue } from '../adapters/local-queue.js';
+import { slotName } from '../domain/job.js';
 import type { WorkerEvent } from '../domain/worker.js';
 import type { BatchResponse, QueueRecord } from '../ports/queue.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
@@ -128,8 +129,6 @@ export interface DispatcherOptions {
   readonly onEvent: (event: DispatchEvent) => void;
 }
 
-export const workerName = (slot: number) => `worker-${String(slot + 1).padStart(2, '0')}`;
-
 /**
  * Behaves like the Lambda SQS event source mapping: at most `workers` invocations at
  * once, each a batch of up to `batchSize` records; records not reported as failures
@@ -153,7 +152,7 @@ export class Dispatcher {
   }
 
   private spawn(slot: number): WorkerProcess {
-    const workerId = workerName(slot);
+    const workerId = slotName(slot);
     const worker = new WorkerProcess(
       this.options.initFor(workerId),
       this.options.queue,

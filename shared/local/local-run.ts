@@ -1,18 +1,27 @@
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamoState, ensureTable } from '../adapters/dynamo-state.js';
-import { embeddedDynamoClient, startEmbeddedDynamo } from '../adapters/embedded-dynamo.js';
-import { LocalQueue } from '../adapters/local-queue.js';
-import type { AgentConfig } from '../agents/index.js';
+import { embeddedDynamoClient } from '../adapters/embedded-dynamo.js';
+import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
+import { type DeadLetter, LocalQueue } from '../adapters/local-queue.js';
+import { type AgentConfig, DEFAULT_AGENT } from '../agents/index.js';
 import { planFor } from '../agents/simulate.js';
 import { FanoutError } from '../domain/errors.js';
-import { type Issue, type JobMessage, jobKey, newRunId } from '../domain/job.js';
+import { type Issue, jobKey, newRunId } from '../domain/job.js';
 import { buildReport, type DeadLetterRow, type RunReport } from '../domain/report.js';
+import { type SendSummary, sendIssues } from '../domain/send.js';
 import { parseJobMessage } from '../domain/worker.js';
 import type { StatePort } from '../ports/state.js';
 import { type DispatchEvent, Dispatcher } from './dispatcher.js';
-
-export const LOCAL_TABLE = 'fanout-state';
+import {
+  checkStateDir,
+  LOCAL_TABLE,
+  readCurrentRun,
+  serveLive,
+  startEngine,
+  writeCurrentRun,
+  writeJsonAtomic,
+} from './state-dir.js';
 
 export interface LocalRunOptions {
   readonly stateDir: string;
@@ -23,7 +32,8 @@ export interface LocalRunOptions {
   readonly maxReceiveCount: number;
   readonly budgetMicros: number;
   readonly issues: readonly Issue[];
-  readonly agent: AgentConfig;
+  /** The agent of a new run; for a resumed run, only when given anew (otherwise the run keeps its own). */
+  readonly agent?: AgentConfig;
   readonly runId?: string;
   readonly onEvent?: (event: DispatchEvent | RunEvent) => void;
   /** Handed the dispatcher once it runs, so a caller (Ctrl-C, a test) can stop it. */
@@ -31,104 +41,17 @@ export interface LocalRunOptions {
 }
 
 export type RunEvent =
-  | {
-      readonly type: 'run';
-      readonly runId: string;
-      readonly resumed: boolean;
-      readonly sent: number;
-      readonly duplicates: number;
-    }
+  | { readonly type: 'run'; readonly runId: string; readonly resumed: boolean; readonly send: SendSummary }
   | { readonly type: 'tick'; readonly state: StatePort; readonly queue: LocalQueue; readonly runId: string };
 
-interface CurrentRun {
-  readonly runId: string;
-  readonly agent: AgentConfig;
-  readonly finished: boolean;
-}
-
-/** Fails fast, before anything is written, when the state dir cannot hold a run. */
-export function checkStateDir(stateDir: string): void {
-  try {
-    mkdirSync(stateDir, { recursive: true });
-    const probe = join(stateDir, `.write-test-${process.pid}`);
-    writeFileSync(probe, 'ok');
-    rmSync(probe);
-  } catch (error) {
-    throw new FanoutError(
-      'STATE_DIR_NOT_WRITABLE',
-      `state dir "${stateDir}" is not writable (${(error as NodeJS.ErrnoException).code ?? error}); ` +
-        'choose another with --state-dir or fix its permissions',
-      { cause: error },
-    );
-  }
-}
-
-function readCurrentRun(stateDir: string): CurrentRun | undefined {
-  try {
-    return JSON.parse(readFileSync(join(stateDir, 'current-run.json'), 'utf8')) as CurrentRun;
-  } catch {
-    return undefined;
-  }
-}
-
-function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(`${path}.tmp`, path);
-}
-
-/** Registers each issue as a job and sends a message for each new one; duplicates send nothing. */
-export async function enqueueJobs(
-  state: StatePort,
-  queue: LocalQueue,
+/** The dead letters that belong to the run (and poison ones that arrived while it ran). */
+export function deadLetterRows(
+  letters: readonly DeadLetter[],
   runId: string,
-  issues: readonly Issue[],
-  now: number,
-): Promise<{ sent: number; duplicates: number }> {
-  let sent = 0;
-  let duplicates = 0;
-  for (const issue of issues) {
-    const key = jobKey(issue);
-    const registered = await state.registerJob({ runId, jobKey: key, title: issue.title, enqueuedAt: now });
-    if (registered === 'exists') {
-      duplicates++;
-      continue;
-    }
-    const message: JobMessage = { v: 1, runId, issue, sentAt: now };
-    await queue.send([{ id: key, body: JSON.stringify(message) }]);
-    sent++;
-  }
-  if (sent > 0) await state.addJobCount(runId, sent);
-  return { sent, duplicates };
-}
-
-/**
- * A job registered but whose message never reached the queue (the process stopped
- * between the two writes) is sent again, so nothing sent is ever lost.
- */
-async function requeueMissing(state: StatePort, queue: LocalQueue, runId: string, issues: readonly Issue[]) {
-  const onQueue = new Set<string>();
-  for (const body of [...queue.pendingBodies(), ...queue.deadLetters().map((d) => d.body)]) {
-    const parsed = parseJobMessage(body);
-    if (parsed.ok && parsed.message.runId === runId) onQueue.add(jobKey(parsed.message.issue));
-  }
-  const byKey = new Map(issues.map((issue) => [jobKey(issue), issue]));
-  const now = Date.now();
-  let requeued = 0;
-  for (const job of await state.listJobs(runId)) {
-    if ((job.status !== 'PENDING' && job.status !== 'RUNNING') || onQueue.has(job.jobKey)) continue;
-    const issue = byKey.get(job.jobKey);
-    if (!issue) continue;
-    await queue.send([
-      { id: job.jobKey, body: JSON.stringify({ v: 1, runId, issue, sentAt: now } satisfies JobMessage) },
-    ]);
-    requeued++;
-  }
-  return requeued;
-}
-
-function deadLetterRows(queue: LocalQueue, runId: string, since: number): DeadLetterRow[] {
+  since: number,
+): DeadLetterRow[] {
   const rows: DeadLetterRow[] = [];
-  for (const letter of queue.deadLetters()) {
+  for (const letter of letters) {
     const parsed = parseJobMessage(letter.body);
     const ours = parsed.ok ? parsed.message.runId === runId : letter.at >= since;
     if (!ours) continue;
@@ -150,20 +73,13 @@ function deadLetterRows(queue: LocalQueue, runId: string, since: number): DeadLe
 export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
   const started = Date.now();
   checkStateDir(options.stateDir);
-  const dynamoDir = join(options.stateDir, 'dynamodb');
-  mkdirSync(dynamoDir, { recursive: true });
-  const engine = await startEmbeddedDynamo(dynamoDir).catch((error: unknown) => {
-    throw new FanoutError(
-      'STATE_UNAVAILABLE',
-      `cannot open the state in "${dynamoDir}": ${(error as Error).message}. Is another fanout run using this state dir?`,
-      { cause: error },
-    );
-  });
+  const engine = await startEngine(options.stateDir);
   const client = embeddedDynamoClient(engine.endpoint);
   const queue = LocalQueue.open(join(options.stateDir, 'queue'), {
     visibilityTimeoutMs: options.timeoutMs,
     maxReceiveCount: options.maxReceiveCount,
   });
+  let stopServing: (() => Promise<void>) | undefined;
   let logFd: number | undefined;
   let dispatcher: Dispatcher | undefined;
   let ticker: NodeJS.Timeout | undefined;
@@ -175,17 +91,22 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
     const resumed =
       previous !== undefined && !previous.finished && (!options.runId || options.runId === previous.runId);
     const runId = resumed ? previous.runId : (options.runId ?? newRunId(new Date()));
-    const agent = resumed ? previous.agent : options.agent;
-    await state.createRun({ runId, budgetMicros: options.budgetMicros, createdAt: started });
-    writeJsonAtomic(join(options.stateDir, 'current-run.json'), {
-      runId,
-      agent,
-      finished: false,
-    } satisfies CurrentRun);
-
-    const { sent, duplicates } = await enqueueJobs(state, queue, runId, options.issues, started);
-    await requeueMissing(state, queue, runId, options.issues);
-    options.onEvent?.({ type: 'run', runId, resumed, sent, duplicates });
+    const agent = options.agent ?? (resumed ? previous.agent : DEFAULT_AGENT);
+    const workspaces = new FolderWorkspaceStore(join(options.stateDir, 'workspaces'));
+    const send = await sendIssues(
+      options.issues,
+      { runId, budgetMicros: options.budgetMicros },
+      { state, queue, workspaces, clock: Date.now },
+    );
+    writeCurrentRun(options.stateDir, { runId, agent, finished: false });
+    if (send.failed.length > 0) {
+      throw new FanoutError(
+        'INVALID_INPUT',
+        `${send.failed.length} issue(s) could not be queued: ${send.failed.map((f) => `${f.jobKey} (${f.code})`).join(', ')}`,
+      );
+    }
+    options.onEvent?.({ type: 'run', runId, resumed, send });
+    stopServing = await serveLive(options.stateDir, queue, engine.endpoint);
 
     const runDir = join(options.stateDir, 'runs', runId);
     mkdirSync(runDir, { recursive: true });
@@ -221,7 +142,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
     const report = buildReport({
       run,
       jobs: await state.listJobs(runId),
-      deadLetters: deadLetterRows(queue, runId, started),
+      deadLetters: deadLetterRows(queue.deadLetters(), runId, started),
       workers: options.workers,
       wallMs: dispatcher.wallMs,
       startupMs,
@@ -231,14 +152,11 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
       ),
     });
     writeJsonAtomic(join(runDir, 'report.json'), report);
-    writeJsonAtomic(join(options.stateDir, 'current-run.json'), {
-      runId,
-      agent,
-      finished: report.complete && queue.isEmpty(),
-    } satisfies CurrentRun);
+    writeCurrentRun(options.stateDir, { runId, agent, finished: report.complete && queue.isEmpty() });
     return report;
   } finally {
     if (ticker) clearInterval(ticker);
+    await stopServing?.();
     await dispatcher?.close();
     if (logFd !== undefined) closeSync(logFd);
     queue.close();

@@ -78,6 +78,26 @@ async function warmUp(state: StatePort): Promise<void> {
   }
 }
 
+/**
+ * A local worker process is one worker for its whole life: it holds its slot
+ * (worker-01..N) in the state table, renewing it, so `fanout status` shows it.
+ */
+async function holdSlot(state: StatePort, init: WorkerInit): Promise<void> {
+  const owner = `${init.workerId}/${process.pid}`;
+  const leaseMs = 30_000;
+  await state.claimSlot(init.workerId, owner, Date.now(), leaseMs);
+  const timer = setInterval(() => {
+    state.claimSlot(init.workerId, owner, Date.now(), leaseMs).catch(() => undefined);
+  }, leaseMs / 3);
+  timer.unref();
+  releaseSlot = async () => {
+    clearInterval(timer);
+    await state.releaseSlot(init.workerId, owner, Date.now());
+  };
+}
+
+let releaseSlot: () => Promise<void> = async () => {};
+
 let base: BaseDeps | undefined;
 let cancel = new AbortController();
 
@@ -86,7 +106,8 @@ process.on('message', (message: ToWorker) => {
     case 'init': {
       const wired = wire(message.init);
       warmUp(wired.state).then(
-        () => {
+        async () => {
+          await holdSlot(wired.state, message.init);
           base = wired;
           send({ type: 'ready' });
         },
@@ -132,5 +153,8 @@ process.on('message', (message: ToWorker) => {
 // decision (finish running jobs, or cancel them), so a worker does not die of it.
 process.on('SIGINT', () => {});
 
-// The dispatcher is gone: nothing will read our results.
-process.on('disconnect', () => process.exit(0));
+// The dispatcher is gone (it closes the engine only after we exit): give the slot back, then go.
+process.on('disconnect', () => {
+  const timeout = new Promise((resolve) => setTimeout(resolve, 1000));
+  Promise.race([releaseSlot().catch(() => undefined), timeout]).finally(() => process.exit(0));
+});

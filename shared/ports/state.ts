@@ -31,13 +31,26 @@ export interface JobRecord {
   /** The worker slot that holds or last held the job. */
   readonly worker?: string;
   readonly startedAt?: number;
+  /** The lease's last renewal by the worker's heartbeat. */
+  readonly heartbeatAt?: number;
   readonly finishedAt?: number;
   /** Time the agent worked on the attempt that finished the job. */
   readonly durationMs?: number;
   readonly costMicros: number;
   readonly errorCode?: ErrorCode;
   readonly errorMessage?: string;
+  readonly registeredAt?: number;
+  /** Set once the job's message reached the queue; a job without it was never sent. */
   readonly enqueuedAt?: number;
+}
+
+/** A worker identity (worker-01..N), held by one invocation (Lambda) or one process (local). */
+export interface WorkerSlot {
+  readonly workerId: string;
+  readonly owner?: string;
+  /** Epoch ms; the slot is free after it. */
+  readonly leaseUntil: number;
+  readonly heartbeatAt: number;
 }
 
 export type LeaseAnswer =
@@ -68,13 +81,20 @@ export interface JobOutcome {
 export interface StatePort {
   createRun(run: { runId: string; budgetMicros: number; createdAt: number }): Promise<'created' | 'exists'>;
   getRun(runId: string): Promise<RunRecord | undefined>;
-  /** Records a job as PENDING; 'exists' when the run already has it (a duplicate send). */
+  /**
+   * Records a job as PENDING. 'unsent' when the run has it but no send of it ever
+   * succeeded (a send that stopped half-way), 'exists' when it was sent before.
+   */
   registerJob(job: {
     runId: string;
     jobKey: string;
     title: string;
-    enqueuedAt: number;
-  }): Promise<'created' | 'exists'>;
+    registeredAt: number;
+  }): Promise<'created' | 'unsent' | 'exists'>;
+  /** Notes that the job's message reached the queue. */
+  markEnqueued(runId: string, jobKey: string, now: number): Promise<void>;
+  /** Runs, newest first. */
+  listRuns(limit: number): Promise<RunRecord[]>;
   /** Adds to the run's job count once all of a send's jobs are registered. */
   addJobCount(runId: string, count: number): Promise<void>;
 
@@ -108,4 +128,17 @@ export interface StatePort {
   ): Promise<'settled' | 'already-settled'>;
 
   listJobs(runId: string): Promise<JobRecord[]>;
+
+  /** Takes the first free slot of `worker-01..worker-{count}`, or undefined when all are held. */
+  acquireSlot(
+    count: number,
+    owner: string,
+    now: number,
+    leaseMs: number,
+    prefer?: number,
+  ): Promise<string | undefined>;
+  /** Takes the named slot if free or already ours. */
+  claimSlot(workerId: string, owner: string, now: number, leaseMs: number): Promise<boolean>;
+  releaseSlot(workerId: string, owner: string, now: number): Promise<void>;
+  listSlots(): Promise<WorkerSlot[]>;
 }

@@ -125,6 +125,7 @@ describe('the bundled worker, run in a plain Node process against the embedded e
         FANOUT_QUEUE_URL: sqs.queueUrl,
         FANOUT_DLQ_URL: sqs.deadLetterQueueUrl,
         FANOUT_MAX_RECEIVE_COUNT: '3',
+        FANOUT_WORKERS: '3',
         FANOUT_SCRATCH_DIR: scratch,
         FANOUT_S3_FORCE_PATH_STYLE: 'true',
         FANOUT_AGENT: JSON.stringify({
@@ -145,10 +146,15 @@ describe('the bundled worker, run in a plain Node process against the embedded e
       tableName: 'fanout-state',
       client: embeddedDynamoClient(dynamo.engine.endpoint),
     }).listJobs('bundle-run');
+    // The invocation took a worker slot (worker-01..03) and gave it back at its end.
+    const slot = jobs[0]?.worker;
+    expect(slot).toMatch(/^worker-0[1-3]$/);
     expect(jobs.map((j) => [j.jobKey, j.status, j.costMicros, j.worker])).toEqual([
-      ['acme/api#1', 'DONE', 5000, 'lambda-89abcdef'],
-      ['acme/api#2', 'DONE', 5000, 'lambda-89abcdef'],
+      ['acme/api#1', 'DONE', 5000, slot],
+      ['acme/api#2', 'DONE', 5000, slot],
     ]);
+    const slots = await dynamo.state.listSlots();
+    expect(slots.find((s) => s.workerId === slot)?.owner).toBeUndefined();
     const store = new S3WorkspaceStore({ client: s3.client, bucket: s3.bucket });
     for (const n of [1, 2]) {
       expect(await store.open(`runs/bundle-run/jobs/acme/api/${n}/`).list()).toEqual(['result.json']);

@@ -60,7 +60,9 @@ describe('the DynamoDB adapter on behaviour real DynamoDB has', () => {
     const keys = Array.from({ length: 300 }, (_, i) => `acme/api#${i}`);
     for (let i = 0; i < keys.length; i += 25) {
       await Promise.all(
-        keys.slice(i, i + 25).map((jobKey) => fx.state.registerJob({ runId, jobKey, title, enqueuedAt: 1 })),
+        keys
+          .slice(i, i + 25)
+          .map((jobKey) => fx.state.registerJob({ runId, jobKey, title, registeredAt: 1 })),
       );
     }
     const jobs = await fx.state.listJobs(runId);

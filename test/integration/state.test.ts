@@ -75,9 +75,11 @@ describe('leases on dynalite', () => {
     });
   });
 
-  it('registers a job once: a second registration is a duplicate', async () => {
-    const job = { runId: 'reg', jobKey: 'acme/api#3', title: 't', enqueuedAt: 1 };
+  it('registers a job once: unsent until its message reached the queue, a duplicate after', async () => {
+    const job = { runId: 'reg', jobKey: 'acme/api#3', title: 't', registeredAt: 1 };
     expect(await fx.state.registerJob(job)).toBe('created');
+    expect(await fx.state.registerJob(job)).toBe('unsent');
+    await fx.state.markEnqueued('reg', 'acme/api#3', 2);
     expect(await fx.state.registerJob(job)).toBe('exists');
   });
 });
@@ -112,6 +114,22 @@ describe('budget ledger on dynalite', () => {
     await fx.state.createRun({ runId: 'zero', budgetMicros: 0, createdAt: 0 });
     expect(await fx.state.reserve('zero', 'j|1|1', 1)).toBe('over-budget');
     expect(await fx.state.reserve('zero', 'j|1|2', 0)).toBe('reserved');
+  });
+});
+
+describe('worker slots on dynalite', () => {
+  it('gives each of N holders its own slot, and none to the N+1th until one is released or expires', async () => {
+    const now = 5_000_000;
+    const got = await Promise.all(
+      ['a', 'b', 'c'].map((owner, i) => fx.state.acquireSlot(3, owner, now, 10_000, i)),
+    );
+    expect([...got].sort()).toEqual(['worker-01', 'worker-02', 'worker-03']);
+    expect(await fx.state.acquireSlot(3, 'd', now + 1, 10_000)).toBeUndefined();
+    await fx.state.releaseSlot(got[1] as string, 'b', now + 2);
+    expect(await fx.state.acquireSlot(3, 'd', now + 3, 10_000)).toBe(got[1]);
+    expect(await fx.state.acquireSlot(3, 'e', now + 20_000, 10_000)).toBeDefined();
+    const slots = await fx.state.listSlots();
+    expect(slots.map((s) => s.workerId).sort()).toEqual(['worker-01', 'worker-02', 'worker-03']);
   });
 });
 

@@ -1,0 +1,63 @@
+import { parseArgs } from 'node:util';
+import { FanoutError } from '../shared/domain/errors.js';
+import { prefixForKey } from '../shared/domain/job.js';
+import { formatCsv, formatReport, reportFromState } from '../shared/domain/report.js';
+import { type AwsClients, openTarget, TARGET_HELP, TARGET_OPTIONS } from './targets.js';
+
+export const REPORT_HELP = `Usage: fanout report <target> [options]
+
+One run's jobs with outcome, error code, duration, attempts, cost, worker and
+workspace location, and the run's totals.
+
+${TARGET_HELP}
+
+Options:
+  --run-id ID            the run (default: the newest, or the local current run)
+  --json                 the report as JSON
+  --csv                  one line per job, as CSV`;
+
+export async function reportCommand(
+  args: string[],
+  deps: { aws?: AwsClients; out?: (text: string) => void } = {},
+): Promise<number> {
+  const out = deps.out ?? ((text: string) => process.stdout.write(`${text}\n`));
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      'run-id': { type: 'string' },
+      json: { type: 'boolean' },
+      csv: { type: 'boolean' },
+      ...TARGET_OPTIONS,
+    },
+  });
+  if (values.help) {
+    out(REPORT_HELP);
+    return 0;
+  }
+  if (values.json && values.csv) throw new FanoutError('INVALID_INPUT', 'give --json or --csv, not both');
+  const target = await openTarget(
+    values.local || values.stack || values['queue-url'] ? values : { ...values, local: true },
+    deps.aws,
+  );
+  try {
+    const runId = values['run-id'] ?? (await target.defaultRunId());
+    if (!runId) throw new FanoutError('INVALID_INPUT', `no run found in ${target.description}`);
+    const run = await target.state.getRun(runId);
+    if (!run)
+      throw new FanoutError('INVALID_INPUT', `run "${runId}" does not exist in ${target.description}`);
+    const report = reportFromState({
+      run,
+      jobs: await target.state.listJobs(runId),
+      deadLetters: await target.deadLetters(runId),
+      locate: (key) => target.workspaces.open(prefixForKey(runId, key)).location,
+    });
+    if (values.json) out(JSON.stringify(report, null, 2));
+    else if (values.csv) out(formatCsv(report).trimEnd());
+    else out(formatReport(report));
+    return 0;
+  } finally {
+    await target.close();
+  }
+}

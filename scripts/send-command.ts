@@ -1,0 +1,126 @@
+import { parseArgs } from 'node:util';
+import { fetchGitHubIssues } from '../shared/adapters/github-issues.js';
+import { readIssuesFile } from '../shared/adapters/issues-file.js';
+import { FanoutError } from '../shared/domain/errors.js';
+import { type Issue, mockIssues, newRunId } from '../shared/domain/job.js';
+import { formatSendSummary, sendIssues } from '../shared/domain/send.js';
+import { usdToMicros } from '../shared/domain/units.js';
+import { decimal, integer, joinNegativeNumbers } from './options.js';
+import { type AwsClients, openTarget, TARGET_HELP, TARGET_OPTIONS } from './targets.js';
+
+export const SEND_HELP = `Usage: fanout send <source> <target> [options]
+
+Sends a backlog of issues to a run. Every issue is validated before any is sent;
+an issue already sent to the run is not sent again.
+
+Sources (one of):
+  --github OWNER/REPO    open issues of a repository (token from GITHUB_TOKEN;
+                         GITHUB_API_URL for GitHub Enterprise)
+    --label NAME         only issues with this label (repeat for several)
+    --state S            open, closed or all (default open)
+    --limit N            at most N issues
+    --since DATE         only issues updated since (ISO 8601, e.g. 2026-11-01)
+  --file PATH            a JSON array or JSONL file of {repo, number, title, body?, labels?, url?}
+  --mock N               N generated issues
+
+${TARGET_HELP}
+
+Run:
+  --run-id ID            the run to send to (default: a new run)
+  --budget-usd USD       budget of a new run (default 10)
+  --dry-run              print what would be sent, send nothing`;
+
+export interface SendCommandDeps {
+  readonly aws?: AwsClients;
+  readonly githubBaseUrl?: string;
+  readonly out?: (text: string) => void;
+}
+
+export async function sendCommand(args: string[], deps: SendCommandDeps = {}): Promise<number> {
+  const out = deps.out ?? ((text: string) => console.log(text));
+  const { values } = parseArgs({
+    args: joinNegativeNumbers(args),
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      github: { type: 'string' },
+      label: { type: 'string', multiple: true },
+      state: { type: 'string' },
+      limit: { type: 'string' },
+      since: { type: 'string' },
+      file: { type: 'string' },
+      mock: { type: 'string' },
+      'run-id': { type: 'string' },
+      'budget-usd': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      ...TARGET_OPTIONS,
+    },
+  });
+  if (values.help) {
+    out(SEND_HELP);
+    return 0;
+  }
+  const sources = [values.github, values.file, values.mock].filter((v) => v !== undefined).length;
+  if (sources !== 1)
+    throw new FanoutError('INVALID_INPUT', 'name one source: --github OWNER/REPO, --file PATH or --mock N');
+  const budgetMicros = usdToMicros(decimal(values['budget-usd'], '--budget-usd', 10, 0, 1_000_000));
+  const runId = values['run-id'] ?? newRunId(new Date());
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) {
+    throw new FanoutError('INVALID_INPUT', `--run-id must be 1-64 letters, digits, _ or -, not "${runId}"`);
+  }
+  const state = values.state ?? 'open';
+  if (state !== 'open' && state !== 'closed' && state !== 'all') {
+    throw new FanoutError('INVALID_INPUT', `--state must be open, closed or all, not "${state}"`);
+  }
+  if (values.since !== undefined && Number.isNaN(Date.parse(values.since))) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `--since must be a date like 2026-11-01 or 2026-11-01T12:00:00Z, not "${values.since}"`,
+    );
+  }
+
+  // GITHUB_API_URL names the API root for GitHub Enterprise (as in GitHub Actions).
+  const githubBaseUrl = deps.githubBaseUrl ?? process.env.GITHUB_API_URL;
+  // Every issue is read and validated before the target is touched.
+  let issues: Issue[];
+  if (values.mock !== undefined) issues = mockIssues(integer(values.mock, '--mock', 0, 1, 100_000));
+  else if (values.file !== undefined) issues = await readIssuesFile(values.file);
+  else {
+    issues = await fetchGitHubIssues(
+      {
+        repo: values.github as string,
+        state,
+        ...(values.label ? { labels: values.label } : {}),
+        ...(values.limit !== undefined ? { limit: integer(values.limit, '--limit', 0, 1, 100_000) } : {}),
+        ...(values.since ? { since: new Date(values.since).toISOString() } : {}),
+      },
+      {
+        ...(process.env.GITHUB_TOKEN ? { token: process.env.GITHUB_TOKEN } : {}),
+        ...(githubBaseUrl ? { baseUrl: githubBaseUrl } : {}),
+        onWait: (_ms, reason) => out(reason),
+      },
+    );
+    if (issues.length === 0) {
+      out(
+        `No ${state} issues in ${values.github}${values.label ? ` with label ${values.label.join(', ')}` : ''}: nothing to send.`,
+      );
+      return 0;
+    }
+  }
+
+  const target = await openTarget(values, deps.aws);
+  try {
+    const summary = await sendIssues(
+      issues,
+      { runId, budgetMicros },
+      { state: target.state, queue: target.queue, workspaces: target.workspaces, clock: Date.now },
+      { dryRun: Boolean(values['dry-run']) },
+    );
+    if (!summary.dryRun) target.adopt(runId);
+    out(`To ${target.description}:`);
+    out(formatSendSummary(summary));
+    return summary.failed.length > 0 ? 1 : 0;
+  } finally {
+    await target.close();
+  }
+}

@@ -1,0 +1,91 @@
+import { parseArgs } from 'node:util';
+import { FanoutError } from '../shared/domain/errors.js';
+import { buildStatus, formatStatus, type StatusSnapshot } from '../shared/domain/status.js';
+import { parseDuration } from '../shared/domain/units.js';
+import { type AwsClients, openTarget, TARGET_HELP, TARGET_OPTIONS, type Target } from './targets.js';
+
+export const STATUS_HELP = `Usage: fanout status <target> [options]
+
+The fleet from the state table: one row per worker (state, current issue,
+completed, cost, last heartbeat), queue depth, in flight, dead-letter queue,
+done/failed/skipped, spent/reserved/budget, throughput and an ETA.
+
+${TARGET_HELP}
+
+Options:
+  --run-id ID            the run (default: the newest, or the local current run)
+  --watch                redraw until Ctrl-C
+  --interval D           redraw interval with --watch (default 2s)
+  --json                 print one snapshot as JSON, for scripts`;
+
+export async function snapshot(target: Target, runId: string | undefined): Promise<StatusSnapshot> {
+  const id = runId ?? (await target.defaultRunId());
+  if (!id)
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `no run found in ${target.description}: send one with fanout send`,
+    );
+  const run = await target.state.getRun(id);
+  if (!run) throw new FanoutError('INVALID_INPUT', `run "${id}" does not exist in ${target.description}`);
+  const [jobs, slots, queue] = await Promise.all([
+    target.state.listJobs(id),
+    target.state.listSlots(),
+    target.depths(),
+  ]);
+  return buildStatus({ run, jobs, slots, queue, now: Date.now() });
+}
+
+export async function statusCommand(
+  args: string[],
+  deps: { aws?: AwsClients; out?: (text: string) => void } = {},
+): Promise<number> {
+  const out = deps.out ?? ((text: string) => process.stdout.write(`${text}\n`));
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      'run-id': { type: 'string' },
+      watch: { type: 'boolean' },
+      interval: { type: 'string' },
+      json: { type: 'boolean' },
+      ...TARGET_OPTIONS,
+    },
+  });
+  if (values.help) {
+    out(STATUS_HELP);
+    return 0;
+  }
+  const interval = parseDuration(values.interval ?? '2s', '--interval');
+  const target = await openTarget(
+    values.local || values.stack || values['queue-url'] ? values : { ...values, local: true },
+    deps.aws,
+  );
+  try {
+    if (values.json) {
+      out(JSON.stringify(await snapshot(target, values['run-id']), null, 2));
+      return 0;
+    }
+    if (!values.watch) {
+      out(formatStatus(await snapshot(target, values['run-id'])));
+      return 0;
+    }
+    let stop = false;
+    const onSigint = () => {
+      stop = true;
+    };
+    process.once('SIGINT', onSigint);
+    let lines = 0;
+    while (!stop) {
+      const text = formatStatus(await snapshot(target, values['run-id']));
+      const clear = process.stdout.isTTY && lines > 0 ? `\x1b[${lines}A\x1b[0J` : '';
+      process.stdout.write(`${clear}${text}\n`);
+      lines = text.split('\n').length;
+      await new Promise((resolve) => setTimeout(resolve, interval));
+    }
+    process.off('SIGINT', onSigint);
+    return 0;
+  } finally {
+    await target.close();
+  }
+}

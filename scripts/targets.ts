@@ -1,0 +1,233 @@
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoState } from '../shared/adapters/dynamo-state.js';
+import { S3WorkspaceStore } from '../shared/adapters/s3-workspace.js';
+import { SqsJobQueue } from '../shared/adapters/sqs-queue.js';
+import { FanoutError } from '../shared/domain/errors.js';
+import type { DeadLetterRow } from '../shared/domain/report.js';
+import type { QueueDepths } from '../shared/domain/status.js';
+import { deadLetterRows } from '../shared/local/local-run.js';
+import { adoptRun, openStateDir, readCurrentRun } from '../shared/local/state-dir.js';
+import type { SendEntry, SendResult } from '../shared/ports/queue.js';
+import type { StatePort } from '../shared/ports/state.js';
+import type { WorkspaceStore } from '../shared/ports/workspace.js';
+
+/** Where `send`, `status` and `report` act: a deployed stack, a queue by URL, or the local state dir. */
+export interface Target {
+  readonly description: string;
+  readonly state: StatePort;
+  readonly workspaces: WorkspaceStore;
+  readonly queue: { send(entries: readonly SendEntry[]): Promise<SendResult> };
+  depths(): Promise<QueueDepths>;
+  deadLetters(runId: string): Promise<DeadLetterRow[]>;
+  /** The run a command means when none is named. */
+  defaultRunId(): Promise<string | undefined>;
+  /** Called after a send, so `fanout run` drains the run sent to (local only). */
+  adopt(runId: string): void;
+  close(): Promise<void>;
+}
+
+/** The target flags, shared by send, status and report. */
+export const TARGET_OPTIONS = {
+  local: { type: 'boolean' },
+  'state-dir': { type: 'string' },
+  stack: { type: 'string' },
+  'queue-url': { type: 'string' },
+  'dlq-url': { type: 'string' },
+  table: { type: 'string' },
+  bucket: { type: 'string' },
+} as const;
+
+export const TARGET_HELP = `Target (one of):
+  --local                the local state dir that \`fanout run\` drains (--state-dir, default .fanout)
+  --stack NAME           a deployed fanout stack (its outputs name the queue, table and bucket)
+  --queue-url URL        a queue by URL, with --table NAME and --bucket NAME (and --dlq-url URL)`;
+
+export interface TargetFlags {
+  readonly local?: boolean;
+  readonly stack?: string;
+  readonly 'queue-url'?: string;
+  readonly 'dlq-url'?: string;
+  readonly table?: string;
+  readonly bucket?: string;
+  readonly 'state-dir'?: string;
+}
+
+export interface AwsClients {
+  readonly cloudFormation: CloudFormationClient;
+  readonly sqs: SQSClient;
+  readonly dynamodb: DynamoDBClient;
+  readonly s3: S3Client;
+}
+
+const defaultClients = (): AwsClients => ({
+  cloudFormation: new CloudFormationClient({}),
+  sqs: new SQSClient({}),
+  dynamodb: new DynamoDBClient({}),
+  s3: new S3Client({}),
+});
+
+/** Turns the SDK's failures to find credentials or a region into what to do about them. */
+export function explainAwsError(error: unknown, what: string): never {
+  const name = (error as Error)?.name ?? '';
+  const message = (error as Error)?.message ?? String(error);
+  if (error instanceof FanoutError) throw error;
+  if (name === 'CredentialsProviderError' || /credential/i.test(message)) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `no AWS credentials to ${what}: run \`aws configure\` (or \`aws sso login\`), or set AWS_PROFILE; ` +
+        'without an AWS account use --local',
+      { cause: error },
+    );
+  }
+  if (/region/i.test(message)) {
+    throw new FanoutError('INVALID_INPUT', `no AWS region to ${what}: set AWS_REGION (e.g. us-east-1)`, {
+      cause: error,
+    });
+  }
+  throw new FanoutError('STATE_UNAVAILABLE', `cannot ${what}: ${name}: ${message}`, { cause: error });
+}
+
+interface StackOutputs {
+  readonly queueUrl: string;
+  readonly deadLetterQueueUrl: string;
+  readonly tableName: string;
+  readonly bucketName: string;
+}
+
+/** Reads the queue, table and bucket a fanout stack publishes as outputs. */
+export async function readStackOutputs(
+  client: CloudFormationClient,
+  stackName: string,
+): Promise<StackOutputs> {
+  let outputs: Record<string, string>;
+  try {
+    const { Stacks } = await client.send(new DescribeStacksCommand({ StackName: stackName }));
+    outputs = Object.fromEntries(
+      (Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']),
+    );
+  } catch (error) {
+    if ((error as Error).name === 'ValidationError' && /does not exist/.test((error as Error).message)) {
+      throw new FanoutError(
+        'INVALID_INPUT',
+        `stack "${stackName}" does not exist in this account and region: deploy it with \`npx cdk deploy\`, ` +
+          'or check --stack and AWS_REGION',
+        { cause: error },
+      );
+    }
+    explainAwsError(error, `read stack "${stackName}"`);
+  }
+  const wanted = ['QueueUrl', 'DeadLetterQueueUrl', 'TableName', 'BucketName'];
+  const missing = wanted.filter((key) => !outputs[key]);
+  if (missing.length > 0) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `stack "${stackName}" has no ${missing.join(', ')} output(s): is it a fanout stack? Deploy this project's stack`,
+    );
+  }
+  return {
+    queueUrl: outputs.QueueUrl as string,
+    deadLetterQueueUrl: outputs.DeadLetterQueueUrl as string,
+    tableName: outputs.TableName as string,
+    bucketName: outputs.BucketName as string,
+  };
+}
+
+async function queueDepth(sqs: SQSClient, url: string): Promise<{ visible: number; inFlight: number }> {
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return {
+    visible: Number(Attributes?.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+  };
+}
+
+function awsTarget(description: string, outputs: StackOutputs, clients: AwsClients): Target {
+  const state = new DynamoState({ tableName: outputs.tableName, client: clients.dynamodb });
+  return {
+    description,
+    state,
+    workspaces: new S3WorkspaceStore({ client: clients.s3, bucket: outputs.bucketName }),
+    queue: new SqsJobQueue({
+      client: clients.sqs,
+      queueUrl: outputs.queueUrl,
+      deadLetterQueueUrl: outputs.deadLetterQueueUrl,
+    }),
+    depths: async () => {
+      const [queue, dlq] = await Promise.all([
+        queueDepth(clients.sqs, outputs.queueUrl),
+        queueDepth(clients.sqs, outputs.deadLetterQueueUrl),
+      ]);
+      return { visible: queue.visible, inFlight: queue.inFlight, deadLetters: dlq.visible + dlq.inFlight };
+    },
+    // On AWS the dead-letter queue is not read (that would move its messages); failed jobs carry their reasons.
+    deadLetters: async () => [],
+    defaultRunId: async () => (await state.listRuns(1))[0]?.runId,
+    adopt: () => {},
+    close: async () => {},
+  };
+}
+
+/** Opens the target the flags name; exactly one of --local, --stack, --queue-url. */
+export async function openTarget(
+  flags: TargetFlags,
+  clients: AwsClients = defaultClients(),
+): Promise<Target> {
+  const chosen = [flags.local, flags.stack, flags['queue-url']].filter(Boolean).length;
+  if (chosen !== 1) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      'name one target: --local, --stack NAME, or --queue-url URL (with --table and --bucket)',
+    );
+  }
+  if (flags.stack) {
+    const outputs = await readStackOutputs(clients.cloudFormation, flags.stack);
+    return awsTarget(`stack ${flags.stack}`, outputs, clients);
+  }
+  if (flags['queue-url']) {
+    const missing = (['table', 'bucket'] as const).filter((k) => !flags[k]);
+    if (missing.length > 0) {
+      throw new FanoutError(
+        'INVALID_INPUT',
+        `--queue-url also needs ${missing.map((m) => `--${m}`).join(' and ')}`,
+      );
+    }
+    return awsTarget(
+      `queue ${flags['queue-url']}`,
+      {
+        queueUrl: flags['queue-url'],
+        deadLetterQueueUrl: flags['dlq-url'] ?? flags['queue-url'],
+        tableName: flags.table as string,
+        bucketName: flags.bucket as string,
+      },
+      clients,
+    );
+  }
+  const stateDir = flags['state-dir'] ?? '.fanout';
+  return localTarget(stateDir, true);
+}
+
+/** The local state dir as a target; through the live `fanout run` if one is running. */
+export async function localTarget(stateDir: string, create: boolean): Promise<Target> {
+  const local = await openStateDir(stateDir, { create });
+  return {
+    description: local.live ? `the running fanout run in ${stateDir}` : `the local state in ${stateDir}`,
+    state: local.state,
+    workspaces: local.workspaces,
+    queue: local.queue,
+    depths: () => local.queue.depth(),
+    deadLetters: async (runId) => deadLetterRows(await local.queue.deadLetters(), runId, 0),
+    defaultRunId: async () => readCurrentRun(stateDir)?.runId,
+    // A live run drains whatever is sent to the queue; otherwise the next `fanout run` resumes this run.
+    adopt: (runId) => {
+      if (!local.live) adoptRun(stateDir, runId);
+    },
+    close: () => local.close(),
+  };
+}

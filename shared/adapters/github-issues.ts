@@ -1,0 +1,137 @@
+import { Octokit } from '@octokit/rest';
+import { FanoutError } from '../domain/errors.js';
+import { type Issue, IssueSchema } from '../domain/job.js';
+
+export interface GitHubQuery {
+  /** owner/name */
+  readonly repo: string;
+  readonly labels?: readonly string[];
+  /** @default 'open' */
+  readonly state?: 'open' | 'closed' | 'all';
+  readonly limit?: number;
+  /** Only issues updated at or after this time (ISO 8601). */
+  readonly since?: string;
+}
+
+export interface GitHubSourceOptions {
+  readonly token?: string;
+  /** The API root; a test points it at a local server. @default https://api.github.com */
+  readonly baseUrl?: string;
+  /** Told before each wait for a rate limit to reset, so the user sees why nothing moves. */
+  readonly onWait?: (ms: number, reason: string) => void;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly clock?: () => number;
+}
+
+interface HttpError {
+  status?: number;
+  message?: string;
+  response?: { headers?: Record<string, string | undefined> };
+}
+
+/** A rate-limited answer: 429, or 403 with no requests left (primary) or a retry-after (secondary). */
+function rateLimitWaitMs(error: HttpError, now: number): number | undefined {
+  const headers = error.response?.headers ?? {};
+  if (error.status !== 403 && error.status !== 429) return undefined;
+  const retryAfter = headers['retry-after'];
+  if (retryAfter !== undefined) return Number(retryAfter) * 1000;
+  if (headers['x-ratelimit-remaining'] === '0' && headers['x-ratelimit-reset'] !== undefined) {
+    return Math.max(0, Number(headers['x-ratelimit-reset']) * 1000 - now) + 1000;
+  }
+  return error.status === 429 ? 60_000 : undefined;
+}
+
+function explain(error: HttpError, repo: string, hasToken: boolean): FanoutError {
+  const status = error.status;
+  const message =
+    status === 404
+      ? `repository ${repo} was not found on GitHub, or the token cannot see it` +
+        (hasToken ? '' : ' (a private repository needs GITHUB_TOKEN)')
+      : status === 401
+        ? 'GitHub refused GITHUB_TOKEN (401): it is wrong or expired; create a new one with read access to issues'
+        : status === 403
+          ? `the token has no access to ${repo}'s issues (403): give it read access to the repository`
+          : status === undefined
+            ? `cannot reach GitHub: ${error.message ?? error}`
+            : `GitHub answered ${status} for ${repo}: ${error.message ?? ''}`;
+  return new FanoutError('INVALID_INPUT', message, { cause: error });
+}
+
+/**
+ * Reads issues from a repository through the GitHub REST API: every page, pull
+ * requests left out, rate limits waited out (with `onWait` saying so).
+ */
+export async function fetchGitHubIssues(
+  query: GitHubQuery,
+  options: GitHubSourceOptions = {},
+): Promise<Issue[]> {
+  const [owner, name] = query.repo.split('/');
+  if (!owner || !name || query.repo.split('/').length !== 2) {
+    throw new FanoutError('INVALID_INPUT', `--github needs owner/repo, not "${query.repo}"`);
+  }
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const clock = options.clock ?? Date.now;
+  const octokit = new Octokit({
+    ...(options.token ? { auth: options.token } : {}),
+    ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
+    userAgent: 'fanout',
+    log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+  });
+  octokit.hook.wrap('request', async (request, requestOptions) => {
+    for (;;) {
+      try {
+        return await request(requestOptions);
+      } catch (error) {
+        const waitMs = rateLimitWaitMs(error as HttpError, clock());
+        if (waitMs === undefined) throw error;
+        options.onWait?.(
+          waitMs,
+          `GitHub rate limit reached; waiting ${Math.ceil(waitMs / 1000)}s for it to reset`,
+        );
+        await sleep(waitMs);
+      }
+    }
+  });
+
+  const issues: Issue[] = [];
+  const problems: string[] = [];
+  const limit = query.limit ?? Number.POSITIVE_INFINITY;
+  try {
+    const pages = octokit.paginate.iterator(octokit.rest.issues.listForRepo, {
+      owner,
+      repo: name,
+      state: query.state ?? 'open',
+      per_page: 100,
+      ...(query.labels && query.labels.length > 0 ? { labels: query.labels.join(',') } : {}),
+      ...(query.since ? { since: query.since } : {}),
+    });
+    for await (const page of pages) {
+      for (const item of page.data) {
+        if (item.pull_request) continue; // the issues API lists pull requests too
+        const parsed = IssueSchema.safeParse({
+          repo: query.repo,
+          number: item.number,
+          title: item.title,
+          body: item.body ?? '',
+          labels: item.labels
+            .map((label) => (typeof label === 'string' ? label : (label.name ?? '')))
+            .filter(Boolean),
+          url: item.html_url,
+        });
+        if (parsed.success) issues.push(parsed.data);
+        else problems.push(`#${item.number}: ${parsed.error.issues[0]?.message}`);
+        if (issues.length >= limit) return issues;
+      }
+    }
+  } catch (error) {
+    if (error instanceof FanoutError) throw error;
+    throw explain(error as HttpError, query.repo, Boolean(options.token));
+  }
+  if (problems.length > 0) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `issues of ${query.repo} that cannot be sent:\n  ${problems.join('\n  ')}`,
+    );
+  }
+  return issues;
+}

@@ -1,0 +1,143 @@
+import type { JobRecord, JobStatus, RunRecord, WorkerSlot } from '../ports/state.js';
+import { formatMs, formatUsd } from './units.js';
+
+export interface QueueDepths {
+  readonly visible: number;
+  readonly inFlight: number;
+  readonly deadLetters: number;
+}
+
+export interface WorkerRow {
+  readonly workerId: string;
+  readonly state: 'busy' | 'idle' | 'stopped';
+  readonly jobKey?: string;
+  readonly since?: number;
+  readonly completed: number;
+  readonly costMicros: number;
+  readonly heartbeatAt?: number;
+}
+
+export interface StatusSnapshot {
+  readonly runId: string;
+  readonly at: number;
+  readonly workers: readonly WorkerRow[];
+  readonly queue: QueueDepths;
+  readonly totals: Readonly<Record<JobStatus, number>> & { readonly jobs: number };
+  readonly ledger: {
+    readonly spentMicros: number;
+    readonly reservedMicros: number;
+    readonly abandonedMicros: number;
+    readonly budgetMicros: number;
+  };
+  /** Jobs finished per minute over the last `windowMs`, or since the run's first start if that is later. */
+  readonly throughputPerMinute: number;
+  /** Time to finish the jobs left at that throughput; undefined when nothing has finished yet. */
+  readonly etaMs?: number;
+}
+
+/**
+ * The fleet as `fanout status` shows it, from the state table alone: worker slots,
+ * the run's jobs and ledger, and the queue's depths.
+ */
+export function buildStatus(input: {
+  run: RunRecord;
+  jobs: readonly JobRecord[];
+  slots: readonly WorkerSlot[];
+  queue: QueueDepths;
+  now: number;
+  windowMs?: number;
+}): StatusSnapshot {
+  const { run, jobs, now } = input;
+  const windowMs = input.windowMs ?? 5 * 60_000;
+  const totals: Record<JobStatus, number> = { PENDING: 0, RUNNING: 0, DONE: 0, FAILED: 0, SKIPPED: 0 };
+  const byWorker = new Map<
+    string,
+    { completed: number; costMicros: number; running?: JobRecord; last?: number }
+  >();
+  for (const job of jobs) {
+    totals[job.status]++;
+    if (!job.worker) continue;
+    const row = byWorker.get(job.worker) ?? { completed: 0, costMicros: 0 };
+    if (job.status === 'RUNNING') row.running = job;
+    else if (job.status !== 'PENDING') {
+      row.completed++;
+      row.last = Math.max(row.last ?? 0, job.finishedAt ?? 0);
+    }
+    row.costMicros += job.costMicros;
+    byWorker.set(job.worker, row);
+  }
+  const slotById = new Map(input.slots.map((slot) => [slot.workerId, slot]));
+  const ids = [
+    ...new Set([...input.slots.filter((s) => s.leaseUntil > now).map((s) => s.workerId), ...byWorker.keys()]),
+  ];
+  const workers: WorkerRow[] = ids.sort().map((workerId) => {
+    const row = byWorker.get(workerId);
+    const slot = slotById.get(workerId);
+    const running = row?.running && (row.running.leaseUntil ?? 0) > now ? row.running : undefined;
+    const heartbeatAt =
+      Math.max(running?.heartbeatAt ?? 0, slot?.heartbeatAt ?? 0, row?.last ?? 0) || undefined;
+    return {
+      workerId,
+      state: running ? 'busy' : slot && slot.leaseUntil > now ? 'idle' : 'stopped',
+      ...(running ? { jobKey: running.jobKey, since: running.startedAt } : {}),
+      completed: row?.completed ?? 0,
+      costMicros: row?.costMicros ?? 0,
+      ...(heartbeatAt ? { heartbeatAt } : {}),
+    };
+  });
+
+  // Jobs finished per minute over the last window, or since the first start if the run is younger.
+  const firstStart = Math.min(now, ...jobs.map((j) => j.startedAt ?? now));
+  const since = Math.max(now - windowMs, firstStart);
+  const recent = jobs.filter((j) => j.finishedAt !== undefined && j.finishedAt >= since);
+  const throughputPerMinute = recent.length > 0 ? (recent.length / Math.max(1000, now - since)) * 60_000 : 0;
+  const left = totals.PENDING + totals.RUNNING;
+  return {
+    runId: run.runId,
+    at: now,
+    workers,
+    queue: input.queue,
+    totals: { ...totals, jobs: jobs.length },
+    ledger: {
+      spentMicros: run.spentMicros,
+      reservedMicros: run.reservedMicros,
+      abandonedMicros: run.abandonedMicros,
+      budgetMicros: run.budgetMicros,
+    },
+    throughputPerMinute,
+    ...(throughputPerMinute > 0 ? { etaMs: (left / throughputPerMinute) * 60_000 } : {}),
+  };
+}
+
+export function formatStatus(s: StatusSnapshot): string {
+  const ago = (t?: number) => (t === undefined ? '-' : `${formatMs(Math.max(0, s.at - t))} ago`);
+  const rows = s.workers.map((w) => [
+    w.workerId,
+    w.state,
+    w.jobKey ? `${w.jobKey} (${formatMs(s.at - (w.since ?? s.at))})` : '-',
+    String(w.completed),
+    formatUsd(w.costMicros),
+    ago(w.heartbeatAt),
+  ]);
+  const header = ['worker', 'state', 'issue', 'completed', 'cost', 'heartbeat'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  const t = s.totals;
+  const l = s.ledger;
+  return [
+    `Run ${s.runId}: ${t.jobs} jobs`,
+    line(header),
+    ...(rows.length > 0 ? rows.map(line) : ['(no worker has taken a job yet)']),
+    `queue ${s.queue.visible} waiting, ${s.queue.inFlight} in flight, ${s.queue.deadLetters} in the dead-letter queue`,
+    `done ${t.DONE}  failed ${t.FAILED}  skipped ${t.SKIPPED}  running ${t.RUNNING}  pending ${t.PENDING}`,
+    `spent ${formatUsd(l.spentMicros)}  reserved ${formatUsd(l.reservedMicros)}` +
+      (l.abandonedMicros > 0 ? `  abandoned ${formatUsd(l.abandonedMicros)}` : '') +
+      `  budget ${formatUsd(l.budgetMicros)}`,
+    `throughput ${s.throughputPerMinute.toFixed(1)} jobs/min` +
+      (s.etaMs !== undefined && t.PENDING + t.RUNNING > 0 ? `  ETA ${formatMs(s.etaMs)}` : ''),
+  ].join('\n');
+}

@@ -1,0 +1,232 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoState, ensureTable } from '../adapters/dynamo-state.js';
+import {
+  type EmbeddedDynamo,
+  embeddedDynamoClient,
+  startEmbeddedDynamo,
+} from '../adapters/embedded-dynamo.js';
+import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
+import { type DeadLetter, LocalQueue, type QueueDepth } from '../adapters/local-queue.js';
+import { type AgentConfig, DEFAULT_AGENT } from '../agents/index.js';
+import { FanoutError } from '../domain/errors.js';
+import type { SendEntry, SendResult } from '../ports/queue.js';
+
+export const LOCAL_TABLE = 'fanout-state';
+
+/** The run `fanout run` (with no issues given) resumes, and its agent settings. */
+export interface CurrentRun {
+  readonly runId: string;
+  readonly agent: AgentConfig;
+  readonly finished: boolean;
+}
+
+/** The queue as `send`, `status` and `report` see it: directly, or through a live run. */
+export interface LocalQueueView {
+  send(entries: readonly SendEntry[]): Promise<SendResult>;
+  depth(): Promise<QueueDepth>;
+  deadLetters(): Promise<DeadLetter[]>;
+}
+
+/** A state dir opened for a command: the engine's state, the queue, the workspaces. */
+export interface LocalStateDir {
+  readonly stateDir: string;
+  readonly client: DynamoDBClient;
+  readonly state: DynamoState;
+  readonly workspaces: FolderWorkspaceStore;
+  readonly queue: LocalQueueView;
+  /** True when a `fanout run` owns the state dir and this command goes through it. */
+  readonly live: boolean;
+  close(): Promise<void>;
+}
+
+interface LiveEndpoints {
+  readonly pid: number;
+  readonly dynamoEndpoint: string;
+  readonly controlEndpoint: string;
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(`${path}.tmp`, path);
+}
+
+function readJson<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+export const readCurrentRun = (stateDir: string) => readJson<CurrentRun>(join(stateDir, 'current-run.json'));
+
+export function writeCurrentRun(stateDir: string, run: CurrentRun): void {
+  writeJsonAtomic(join(stateDir, 'current-run.json'), run);
+}
+
+/** Makes `runId` the run `fanout run` resumes, keeping its agent settings if it had some. */
+export function adoptRun(stateDir: string, runId: string): void {
+  const current = readCurrentRun(stateDir);
+  writeCurrentRun(stateDir, {
+    runId,
+    agent: current?.runId === runId ? current.agent : DEFAULT_AGENT,
+    finished: false,
+  });
+}
+
+/** Fails fast, before anything is written, when the state dir cannot hold a run. */
+export function checkStateDir(stateDir: string): void {
+  try {
+    mkdirSync(stateDir, { recursive: true });
+    const probe = join(stateDir, `.write-test-${process.pid}`);
+    writeFileSync(probe, 'ok');
+    rmSync(probe);
+  } catch (error) {
+    throw new FanoutError(
+      'STATE_DIR_NOT_WRITABLE',
+      `state dir "${stateDir}" is not writable (${(error as NodeJS.ErrnoException).code ?? error}); ` +
+        'choose another with --state-dir or fix its permissions',
+      { cause: error },
+    );
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts the embedded engine on the state dir; it holds the dir's lock until closed. */
+export async function startEngine(stateDir: string): Promise<EmbeddedDynamo> {
+  const dynamoDir = join(stateDir, 'dynamodb');
+  mkdirSync(dynamoDir, { recursive: true });
+  return startEmbeddedDynamo(dynamoDir).catch((error: unknown) => {
+    throw new FanoutError(
+      'STATE_UNAVAILABLE',
+      `cannot open the state in "${dynamoDir}": ${(error as Error).message}. Is another fanout command using this state dir?`,
+      { cause: error },
+    );
+  });
+}
+
+/**
+ * Opens a state dir for `send`, `status` or `report`. While a `fanout run` owns it,
+ * they go through that run's engine and queue (so a backlog can be watched and added
+ * to as it runs); otherwise they open it themselves.
+ */
+export async function openStateDir(stateDir: string, options: { create: boolean }): Promise<LocalStateDir> {
+  if (!options.create && !existsSync(join(stateDir, 'dynamodb'))) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `no local state in "${stateDir}": start a run with fanout run, or send to it with fanout send --local`,
+    );
+  }
+  checkStateDir(stateDir);
+  const workspaces = new FolderWorkspaceStore(join(stateDir, 'workspaces'));
+  const live = readJson<LiveEndpoints>(join(stateDir, 'live.json'));
+  if (live && alive(live.pid)) {
+    const client = embeddedDynamoClient(live.dynamoEndpoint);
+    return {
+      stateDir,
+      client,
+      state: new DynamoState({ tableName: LOCAL_TABLE, client }),
+      workspaces,
+      queue: remoteQueue(live.controlEndpoint),
+      live: true,
+      close: async () => client.destroy(),
+    };
+  }
+  const engine = await startEngine(stateDir);
+  const client = embeddedDynamoClient(engine.endpoint);
+  await ensureTable(client, LOCAL_TABLE);
+  const queue = LocalQueue.open(join(stateDir, 'queue'), {
+    visibilityTimeoutMs: 300_000,
+    maxReceiveCount: 3,
+  });
+  return {
+    stateDir,
+    client,
+    state: new DynamoState({ tableName: LOCAL_TABLE, client }),
+    workspaces,
+    queue: {
+      send: (entries) => queue.send(entries),
+      depth: async () => queue.depth(),
+      deadLetters: async () => queue.deadLetters(),
+    },
+    live: false,
+    close: async () => {
+      queue.close();
+      client.destroy();
+      await engine.close();
+    },
+  };
+}
+
+function remoteQueue(endpoint: string): LocalQueueView {
+  const call = async <T>(path: string, body?: unknown): Promise<T> => {
+    const response = await fetch(`${endpoint}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      ...(body === undefined
+        ? {}
+        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    });
+    if (!response.ok)
+      throw new FanoutError('STATE_UNAVAILABLE', `the running fanout run answered ${response.status}`);
+    return (await response.json()) as T;
+  };
+  return {
+    send: (entries) => call<SendResult>('/send', entries),
+    depth: () => call<QueueDepth>('/depth'),
+    deadLetters: () => call<DeadLetter[]>('/dead-letters'),
+  };
+}
+
+/**
+ * Serves the live run's queue on loopback to the other fanout commands, and says
+ * where in `live.json`. Returns a function that stops serving and removes the file.
+ */
+export async function serveLive(
+  stateDir: string,
+  queue: LocalQueue,
+  dynamoEndpoint: string,
+): Promise<() => Promise<void>> {
+  const server: Server = createServer((req, res) => {
+    const reply = (value: unknown) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(value));
+    };
+    if (req.method === 'GET' && req.url === '/depth') return reply(queue.depth());
+    if (req.method === 'GET' && req.url === '/dead-letters') return reply(queue.deadLetters());
+    if (req.method === 'POST' && req.url === '/send') {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk) => chunks.push(chunk));
+      req.on('end', () => {
+        queue
+          .send(JSON.parse(Buffer.concat(chunks).toString('utf8')) as SendEntry[])
+          .then(reply, (error: unknown) => {
+            res.writeHead(500);
+            res.end(String(error));
+          });
+      });
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const controlEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const file = join(stateDir, 'live.json');
+  writeJsonAtomic(file, { pid: process.pid, dynamoEndpoint, controlEndpoint } satisfies LiveEndpoints);
+  return async () => {
+    rmSync(file, { force: true });
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+}

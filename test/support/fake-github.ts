@@ -1,0 +1,87 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeIssue {
+  number: number;
+  title: string;
+  body?: string | null;
+  labels?: string[];
+  pullRequest?: boolean;
+}
+
+export interface FakeGitHubOptions {
+  /** Issues (and pull requests) of each repository, newest first as GitHub lists them. */
+  readonly repos: Record<string, FakeIssue[]>;
+  /** Answer the nth request (1-based) with a 403 primary rate limit whose reset is `resetInSeconds` away. */
+  readonly rateLimitOnRequest?: number;
+  readonly resetInSeconds?: number;
+  /** Tokens answered 401, and tokens answered 403 (valid but without access). */
+  readonly badTokens?: string[];
+  readonly noAccessTokens?: string[];
+}
+
+/**
+ * A loopback server that answers the GitHub REST calls fanout makes, the way GitHub
+ * does: paged issue lists with Link headers (pull requests included, as the real API
+ * lists them), a 403 rate-limit answer with reset headers, 401, 403 and 404.
+ */
+export async function startFakeGitHub(options: FakeGitHubOptions) {
+  const requests: { path: string; query: URLSearchParams; authorization?: string }[] = [];
+  let base = '';
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    const url = new URL(req.url ?? '/', base);
+    requests.push({ path: url.pathname, query: url.searchParams, authorization: req.headers.authorization });
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+      res.end(JSON.stringify(body));
+    };
+    const token = req.headers.authorization?.replace(/^(token|bearer) /i, '');
+    if (token && options.badTokens?.includes(token)) return json(401, { message: 'Bad credentials' });
+    if (requests.length === options.rateLimitOnRequest) {
+      const reset = Math.floor(Date.now() / 1000) + (options.resetInSeconds ?? 1);
+      return json(
+        403,
+        { message: 'API rate limit exceeded' },
+        { 'x-ratelimit-remaining': '0', 'x-ratelimit-limit': '60', 'x-ratelimit-reset': String(reset) },
+      );
+    }
+    const match = /^\/repos\/([^/]+)\/([^/]+)\/issues$/.exec(url.pathname);
+    const items = match ? options.repos[`${match[1]}/${match[2]}`] : undefined;
+    if (!match || !items) return json(404, { message: 'Not Found' });
+    if (token && options.noAccessTokens?.includes(token))
+      return json(403, { message: 'Resource not accessible by integration' });
+
+    const labels = url.searchParams.get('labels')?.split(',').filter(Boolean) ?? [];
+    const filtered = items.filter((item) => labels.every((l) => item.labels?.includes(l)));
+    const perPage = Number(url.searchParams.get('per_page') ?? 30);
+    const page = Number(url.searchParams.get('page') ?? 1);
+    const slice = filtered.slice((page - 1) * perPage, page * perPage);
+    const last = Math.max(1, Math.ceil(filtered.length / perPage));
+    const link = (p: number) => {
+      const next = new URL(url.toString());
+      next.searchParams.set('page', String(p));
+      return next.toString();
+    };
+    const headers: Record<string, string> = {};
+    if (page < last) headers.link = `<${link(page + 1)}>; rel="next", <${link(last)}>; rel="last"`;
+    json(
+      200,
+      slice.map((item) => ({
+        number: item.number,
+        title: item.title,
+        body: item.body ?? null,
+        labels: (item.labels ?? []).map((name) => ({ name })),
+        html_url: `https://github.com/${match[1]}/${match[2]}/${item.pullRequest ? 'pull' : 'issues'}/${item.number}`,
+        ...(item.pullRequest ? { pull_request: { url: 'x' } } : {}),
+      })),
+      headers,
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    baseUrl: base,
+    requests,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
