@@ -10,7 +10,7 @@ export const IssueSchema = z.object({
   repo: repoName,
   number: z.number().int().positive(),
   title: z.string().min(1).max(1024),
-  body: z.string().max(200_000).default(''),
+  body: z.string().max(1_000_000).default(''),
   labels: z.array(z.string()).default([]),
   url: z.string().url().optional(),
 });

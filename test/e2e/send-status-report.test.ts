@@ -1,0 +1,342 @@
+import { execFile } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { reportCommand } from '../../scripts/report-command.js';
+import { sendCommand } from '../../scripts/send-command.js';
+import { statusCommand } from '../../scripts/status-command.js';
+import type { AwsClients } from '../../scripts/targets.js';
+import { DynamoState } from '../../shared/adapters/dynamo-state.js';
+import { embeddedDynamoClient } from '../../shared/adapters/embedded-dynamo.js';
+import { S3WorkspaceStore } from '../../shared/adapters/s3-workspace.js';
+import { type S3Fixture, startS3 } from '../support/aws-engines.js';
+import { type StateFixture, startState } from '../support/engines.js';
+import { startFakeGitHub } from '../support/fake-github.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+
+describe('fanout send --stack (SQS calls asserted, state on dynalite, workspaces on s3rver)', () => {
+  let dynamo: StateFixture;
+  let s3: S3Fixture;
+  let cfn: AwsClientStub<CloudFormationClient>;
+  let sqs: AwsClientStub<SQSClient>;
+  let aws: AwsClients;
+  let printed: string[];
+  const out = (text: string) => printed.push(text);
+
+  beforeAll(async () => {
+    [dynamo, s3] = await Promise.all([startState('stack-table'), startS3('stack-bucket')]);
+    cfn = mockClient(CloudFormationClient);
+    sqs = mockClient(SQSClient);
+    aws = {
+      cloudFormation: new CloudFormationClient({ region: 'us-east-1' }),
+      sqs: new SQSClient({ region: 'us-east-1' }),
+      dynamodb: embeddedDynamoClient(dynamo.engine.endpoint),
+      s3: s3.client,
+    };
+  });
+  afterAll(async () => {
+    cfn.restore();
+    sqs.restore();
+    await Promise.all([dynamo.close(), s3.close()]);
+  });
+  beforeEach(() => {
+    printed = [];
+    cfn.reset();
+    sqs.reset();
+    cfn.on(DescribeStacksCommand, { StackName: 'Fanout' }).resolves({
+      Stacks: [
+        {
+          StackName: 'Fanout',
+          CreationTime: new Date(),
+          StackStatus: 'CREATE_COMPLETE',
+          Outputs: [
+            { OutputKey: 'QueueUrl', OutputValue: 'https://sqs.us-east-1.amazonaws.com/1/jobs' },
+            {
+              OutputKey: 'DeadLetterQueueUrl',
+              OutputValue: 'https://sqs.us-east-1.amazonaws.com/1/jobs-dlq',
+            },
+            { OutputKey: 'TableName', OutputValue: 'stack-table' },
+            { OutputKey: 'BucketName', OutputValue: 'stack-bucket' },
+          ],
+        },
+      ],
+    });
+    sqs.on(SendMessageBatchCommand).callsFake(acceptAll);
+  });
+  const acceptAll = (input: { Entries: { Id: string }[] }) => ({
+    Successful: input.Entries.map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })),
+    Failed: [],
+  });
+
+  it("sends 23 issues in batches of 10 to the stack's queue, and a second send sends nothing new", async () => {
+    expect(
+      await sendCommand(['--mock', '23', '--stack', 'Fanout', '--run-id', 'r1', '--budget-usd', '5'], {
+        aws,
+        out,
+      }),
+    ).toBe(0);
+    expect(sqs).toHaveReceivedCommandTimes(SendMessageBatchCommand, 3);
+    expect(sqs).toHaveReceivedCommandWith(SendMessageBatchCommand, {
+      QueueUrl: 'https://sqs.us-east-1.amazonaws.com/1/jobs',
+    });
+    expect(printed.join('\n')).toMatch(/Run r1 \(new\): sent 23, 0 already sent/);
+    const state = new DynamoState({ tableName: 'stack-table', client: aws.dynamodb });
+    expect(await state.getRun('r1')).toMatchObject({ jobCount: 23, budgetMicros: 5_000_000 });
+    expect((await state.listJobs('r1')).every((j) => j.enqueuedAt !== undefined)).toBe(true);
+
+    printed = [];
+    sqs.resetHistory();
+    expect(await sendCommand(['--mock', '23', '--stack', 'Fanout', '--run-id', 'r1'], { aws, out })).toBe(0);
+    expect(sqs).not.toHaveReceivedCommand(SendMessageBatchCommand);
+    expect(printed.join('\n')).toMatch(/sent 0, 23 already sent[\s\S]*Nothing new to send/);
+  });
+
+  it('reports a failed entry by name, and a second send sends only it', async () => {
+    sqs
+      .on(SendMessageBatchCommand)
+      .callsFakeOnce((input: { Entries: { Id: string }[] }) => ({
+        Successful: input.Entries.slice(1).map((e) => ({ Id: e.Id, MessageId: 'x', MD5OfMessageBody: '' })),
+        Failed: [
+          { Id: input.Entries[0]?.Id, SenderFault: true, Code: 'InvalidParameterValue', Message: 'rejected' },
+        ],
+      }))
+      .callsFake(acceptAll);
+    expect(await sendCommand(['--mock', '3', '--stack', 'Fanout', '--run-id', 'r2'], { aws, out })).toBe(1);
+    expect(printed.join('\n')).toMatch(
+      /sent 2, 0 already sent .* 1 failed[\s\S]*FAILED mock\/backlog#1: InvalidParameterValue: rejected/,
+    );
+    printed = [];
+    // (History is kept: resetting it would replay the once-only failure.)
+    expect(await sendCommand(['--mock', '3', '--stack', 'Fanout', '--run-id', 'r2'], { aws, out })).toBe(0);
+    expect(sqs).toHaveReceivedCommandTimes(SendMessageBatchCommand, 2);
+    expect(sqs.commandCalls(SendMessageBatchCommand)[1]?.args[0].input.Entries).toHaveLength(1);
+    expect(printed.join('\n')).toMatch(
+      /sent 1, 2 already sent[\s\S]*1 of them had been registered by a send that did not finish/,
+    );
+  });
+
+  it('keeps a body over the message limit in the workspace and sends a reference', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fanout-send-'));
+    const file = join(dir, 'big.jsonl');
+    const body = 'long text '.repeat(30_000);
+    writeFileSync(file, `${JSON.stringify({ repo: 'acme/api', number: 7, title: 'Huge', body })}\n`);
+    expect(await sendCommand(['--file', file, '--stack', 'Fanout', '--run-id', 'r3'], { aws, out })).toBe(0);
+    const sent = JSON.parse(
+      sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.Entries?.[0]?.MessageBody as string,
+    );
+    expect(sent).toMatchObject({ bodyRef: 'issue-body.md', issue: { number: 7, body: '' } });
+    const stored = await new S3WorkspaceStore({ client: s3.client, bucket: 'stack-bucket' })
+      .open('runs/r3/jobs/acme/api/7/')
+      .read('issue-body.md');
+    expect(Buffer.from(stored as Uint8Array).toString()).toBe(body);
+    expect(printed.join('\n')).toMatch(/1 bodies too large for a message are in their workspaces/);
+  });
+
+  it('prints what would be sent with --dry-run, and sends nothing', async () => {
+    expect(
+      await sendCommand(['--mock', '2', '--stack', 'Fanout', '--run-id', 'r4', '--dry-run'], { aws, out }),
+    ).toBe(0);
+    expect(sqs).not.toHaveReceivedCommand(SendMessageBatchCommand);
+    expect(printed.join('\n')).toMatch(/would send 2[\s\S]*mock\/backlog#1\n {2}mock\/backlog#2/);
+  });
+
+  it.each([
+    [
+      'a stack that does not exist',
+      () =>
+        cfn
+          .on(DescribeStacksCommand)
+          .rejects(
+            Object.assign(new Error('Stack with id Nope does not exist'), { name: 'ValidationError' }),
+          ),
+      'Nope',
+      /stack "Nope" does not exist in this account and region: deploy it/,
+    ],
+    [
+      'a stack without our outputs',
+      () =>
+        cfn.on(DescribeStacksCommand).resolves({
+          Stacks: [
+            { StackName: 'Other', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [] },
+          ],
+        }),
+      'Other',
+      /stack "Other" has no QueueUrl, DeadLetterQueueUrl, TableName, BucketName output\(s\): is it a fanout stack/,
+    ],
+    [
+      'no credentials',
+      () =>
+        cfn.on(DescribeStacksCommand).rejects(
+          Object.assign(new Error('Could not load credentials from any providers'), {
+            name: 'CredentialsProviderError',
+          }),
+        ),
+      'Fanout',
+      /no AWS credentials to read stack "Fanout": run `aws configure`/,
+    ],
+  ])('explains %s, and sends nothing', async (_what, arrange, stack, message) => {
+    cfn.reset();
+    arrange();
+    await expect(sendCommand(['--mock', '2', '--stack', stack], { aws, out })).rejects.toThrow(message);
+    expect(sqs).not.toHaveReceivedCommand(SendMessageBatchCommand);
+  });
+});
+
+describe('local target, end to end: send from GitHub, run, status, report', () => {
+  let stateDir: string;
+  let printed: string[];
+  const out = (text: string) => printed.push(text);
+  beforeAll(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'fanout-local-target-'));
+  });
+  beforeEach(() => {
+    printed = [];
+  });
+
+  it('refuses a file with a bad line, naming it, and writes nothing', async () => {
+    const file = join(stateDir, '..', `bad-${Date.now()}.jsonl`);
+    writeFileSync(
+      file,
+      '{"repo":"acme/api","number":1,"title":"ok"}\n{"repo":"acme/api","title":"no number"}\n',
+    );
+    const fresh = join(stateDir, 'never-created');
+    await expect(sendCommand(['--file', file, '--local', '--state-dir', fresh], { out })).rejects.toThrow(
+      /line 2: number/,
+    );
+    expect(existsSync(fresh)).toBe(false);
+  });
+
+  it('sends GitHub issues to the local queue, then fanout run drains them and report shows each', async () => {
+    const gh = await startFakeGitHub({
+      repos: {
+        'acme/api': [
+          { number: 12, title: 'Fix the parser', body: 'It breaks', labels: ['agent'] },
+          { number: 11, title: 'A pull request', labels: ['agent'], pullRequest: true },
+          { number: 10, title: 'Add a flag', labels: ['agent'] },
+          { number: 9, title: 'Not for agents', labels: ['human'] },
+        ],
+      },
+    });
+    try {
+      const args = [
+        '--github',
+        'acme/api',
+        '--label',
+        'agent',
+        '--local',
+        '--state-dir',
+        stateDir,
+        '--run-id',
+        'gh',
+      ];
+      expect(await sendCommand(args, { out, githubBaseUrl: gh.baseUrl })).toBe(0);
+      expect(printed.join('\n')).toMatch(/Run gh \(new\): sent 2, 0 already sent/);
+    } finally {
+      await gh.close();
+    }
+
+    printed = [];
+    expect(await statusCommand(['--state-dir', stateDir, '--json'], { out })).toBe(0);
+    const before = JSON.parse(printed[0] as string);
+    expect(before).toMatchObject({
+      runId: 'gh',
+      queue: { visible: 2, inFlight: 0 },
+      totals: { PENDING: 2, jobs: 2 },
+    });
+
+    // The CLI, as a user runs it: `fanout run` with no issues drains the run that was sent.
+    const run = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'scripts/fanout.ts',
+        'run',
+        '--state-dir',
+        stateDir,
+        '--workers',
+        '2',
+        '--duration',
+        '50ms',
+      ],
+      { cwd: ROOT, timeout: 60_000 },
+    );
+    expect(run.stdout).toMatch(/done 2 {2}failed 0/);
+
+    printed = [];
+    expect(await statusCommand(['--state-dir', stateDir], { out })).toBe(0);
+    expect(printed[0]).toMatch(/Run gh: 2 jobs[\s\S]*worker-0[12] +stopped[\s\S]*done 2 {2}failed 0/);
+
+    printed = [];
+    expect(await reportCommand(['--state-dir', stateDir, '--csv'], { out })).toBe(0);
+    const lines = (printed[0] as string).split('\n');
+    expect(lines[0]).toBe('job,title,outcome,error_code,duration_ms,attempts,cost_usd,worker,workspace');
+    expect(lines.slice(1).map((l) => l.split(',').slice(0, 3).join(','))).toEqual([
+      'acme/api#10,Add a flag,DONE',
+      'acme/api#12,Fix the parser,DONE',
+    ]);
+    expect(lines[1]).toContain(join(stateDir, 'workspaces/runs/gh/jobs/acme/api/10'));
+
+    printed = [];
+    expect(await reportCommand(['--state-dir', stateDir, '--json', '--run-id', 'gh'], { out })).toBe(0);
+    expect(JSON.parse(printed[0] as string)).toMatchObject({
+      runId: 'gh',
+      totals: { DONE: 2, jobs: 2 },
+      complete: true,
+    });
+  });
+});
+
+describe('a running fanout run', () => {
+  it('answers status and takes new sends through its own engine and queue while it runs', async () => {
+    const { runLocal } = await import('../../shared/local/local-run.js');
+    const { mockIssues } = await import('../../shared/domain/job.js');
+    const stateDir = await mkdtemp(join(tmpdir(), 'fanout-live-'));
+    const printed: string[] = [];
+    const out = (text: string) => printed.push(text);
+    let during: Promise<void> | undefined;
+    const report = await runLocal({
+      stateDir,
+      workers: 2,
+      batchSize: 1,
+      timeoutMs: 30_000,
+      maxReceiveCount: 3,
+      budgetMicros: 10_000_000,
+      issues: mockIssues(4),
+      runId: 'live',
+      agent: {
+        kind: 'simulate',
+        durationMs: { min: 600, max: 600 },
+        failRate: 0,
+        costMicros: { min: 1, max: 1 },
+        seed: 1,
+      },
+      onEvent: (event) => {
+        if (during || event.type !== 'worker' || event.event.type !== 'started') return;
+        during = (async () => {
+          await statusCommand(['--state-dir', stateDir, '--json'], { out });
+          await sendCommand(['--mock', '2', '--local', '--state-dir', stateDir, '--run-id', 'extra'], {
+            out,
+          });
+        })();
+      },
+    });
+    await during;
+    const snapshot = JSON.parse(printed[0] as string);
+    expect(snapshot.runId).toBe('live');
+    expect(snapshot.workers.some((w: { state: string }) => w.state === 'busy')).toBe(true);
+    expect(printed[1]).toBe(`To the running fanout run in ${stateDir}:`);
+    expect(report.totals).toMatchObject({ DONE: 4, jobs: 4 });
+    // The live run drained what was sent to it meanwhile.
+    printed.length = 0;
+    await reportCommand(['--state-dir', stateDir, '--run-id', 'extra', '--json'], { out });
+    expect(JSON.parse(printed[0] as string).totals).toMatchObject({ DONE: 2, jobs: 2 });
+  });
+});
