@@ -266,7 +266,7 @@ export class DynamoState implements StatePort {
               'attribute_not_exists(pk) OR #s = :pending OR (#s = :running AND leaseUntil < :now)',
             UpdateExpression:
               'SET #s = :running, leaseOwner = :owner, worker = :worker, leaseUntil = :until, startedAt = :now, ' +
-              'heartbeatAt = :now, ' +
+              'heartbeatAt = :now, firstStartedAt = if_not_exists(firstStartedAt, :now), ' +
               'fence = if_not_exists(fence, :zero) + :one, attempts = if_not_exists(attempts, :zero) + :one, ' +
               'runId = :runId, jobKey = :jobKey, costMicros = if_not_exists(costMicros, :zero), ' +
               `title = if_not_exists(title, :jobKey), ${TTL_ATTRIBUTE} = if_not_exists(${TTL_ATTRIBUTE}, :ttl)`,
@@ -288,7 +288,12 @@ export class DynamoState implements StatePort {
           }),
         ),
       );
-      return { kind: 'acquired', fence: Attributes?.fence, attempts: Attributes?.attempts };
+      return {
+        kind: 'acquired',
+        fence: Attributes?.fence,
+        attempts: Attributes?.attempts,
+        firstStartedAt: Attributes?.firstStartedAt,
+      };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }

@@ -43,10 +43,15 @@ function work(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+const CHECKPOINT = 'checkpoint.json';
+
 /**
  * The seed document's test mode, made real: each job takes its planned time, costs its
  * planned amount through the budget, writes its result into its workspace, and fails
  * when its plan says so. The same seed repeats a run exactly, whatever worker takes what.
+ * Asked to checkpoint (the invocation's deadline nears), it saves the time worked so
+ * far and resumes from it in the next invocation, so a job longer than any one
+ * invocation finishes, and its cost, incurred when the work is done, is counted once.
  */
 export function simulateAgent(options: SimulateOptions): Agent {
   return {
@@ -55,12 +60,22 @@ export function simulateAgent(options: SimulateOptions): Agent {
     async run(job: JobMessage, workspace: Workspace, context: AgentContext): Promise<AgentResult> {
       const key = jobKey(job.issue);
       const plan = planFor(key, options);
+      const saved = await workspace.read(CHECKPOINT);
+      const workedBefore = saved
+        ? (JSON.parse(Buffer.from(saved).toString('utf8')) as { workedMs: number }).workedMs
+        : 0;
       const reservation = await context.spend.reserve(options.costMicros.max);
+      const started = Date.now();
       try {
-        await work(plan.durationMs, context.signal);
+        await work(Math.max(0, plan.durationMs - workedBefore), context.signal);
       } catch (reason) {
         // Stopped before the work was done: nothing was spent.
         await reservation.settle(0);
+        if (reason instanceof FanoutError && reason.code === 'DEADLINE') {
+          const workedMs = workedBefore + (Date.now() - started);
+          await workspace.write(CHECKPOINT, JSON.stringify({ workedMs }));
+          return { summary: `checkpointed after ${workedMs}ms of ${plan.durationMs}ms`, continue: true };
+        }
         throw reason;
       }
       await reservation.settle(plan.costMicros);
@@ -68,7 +83,10 @@ export function simulateAgent(options: SimulateOptions): Agent {
         throw new FanoutError('AGENT_FAILED', `simulated failure of ${key} (seed ${options.seed})`);
       }
       const summary = `simulated ${plan.durationMs}ms of work on ${key}`;
-      await workspace.write('result.json', JSON.stringify({ jobKey: key, summary, ...plan }, null, 2));
+      await workspace.write(
+        'result.json',
+        JSON.stringify({ jobKey: key, summary, invocations: context.continuation + 1, ...plan }, null, 2),
+      );
       return { summary };
     },
   };

@@ -13,6 +13,9 @@ export const ERROR_CODES = [
   'WORKER_CRASHED',
   'MAX_RECEIVES_EXCEEDED',
   'WORKSPACE_PATH_REFUSED',
+  'WORKSPACE_WRITE_FAILED',
+  'DEADLINE',
+  'RUN_TIME_EXCEEDED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

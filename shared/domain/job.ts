@@ -35,6 +35,10 @@ export const JobMessageSchema = z.object({
   sentAt: z.number().int().nonnegative(),
   /** Set when the body was too large for the message: the file in the job's workspace that holds it. */
   bodyRef: z.literal(ISSUE_BODY_FILE).optional(),
+  /** How many invocations this job has already used: a continuation resumes from its checkpoint. */
+  continuation: z.number().int().min(1).optional(),
+  /** Agent time the job's earlier invocations spent, carried by its continuations. */
+  workedMs: z.number().int().nonnegative().optional(),
 });
 export type JobMessage = z.infer<typeof JobMessageSchema>;
 

@@ -17,7 +17,8 @@ export type WorkerEvent =
       readonly errorCode?: ErrorCode;
     }
   | { readonly type: 'returned'; readonly jobKey: string; readonly reason: string }
-  | { readonly type: 'deferred'; readonly jobKey: string; readonly reason: 'lease-held' };
+  | { readonly type: 'deferred'; readonly jobKey: string; readonly reason: 'lease-held' }
+  | { readonly type: 'continued'; readonly jobKey: string; readonly continuation: number };
 
 export interface WorkerDeps {
   readonly state: StatePort;
@@ -35,6 +36,10 @@ export interface WorkerDeps {
   readonly maxReceiveCount: number;
   /** Epoch ms at which this invocation is cut off (Lambda's remaining time, the local timeout). */
   readonly deadline: number;
+  /** How long before the deadline the agent is asked to checkpoint. @default 10% of the time left, 1-30 s */
+  readonly checkpointMarginMs?: number;
+  /** A job running longer than this in all, across continuations, fails with RUN_TIME_EXCEEDED. @default 6 h */
+  readonly maxRunTimeMs?: number;
   /** Aborted when the run is stopping and running jobs go back to the queue. */
   readonly signal?: AbortSignal;
   /** Runs before each job, e.g. emptying Lambda's reused /tmp (pitfall 8). */
@@ -47,7 +52,11 @@ export interface WorkerDeps {
  * again, or rejected (a poison message, already moved to the dead-letter queue).
  */
 export type RecordResult =
-  | { readonly kind: 'ack'; readonly reason: 'finished' | 'already-finished'; readonly status?: FinalStatus }
+  | {
+      readonly kind: 'ack';
+      readonly reason: 'finished' | 'already-finished' | 'continued';
+      readonly status?: FinalStatus;
+    }
   | { readonly kind: 'retry'; readonly reason: 'lease-held' | 'retryable-error' | 'lease-lost' | 'cancelled' }
   | { readonly kind: 'rejected'; readonly reason: 'poison' };
 
@@ -119,10 +128,43 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
   const lease: Lease = { runId: message.runId, jobKey: key, owner: deps.owner, fence: answer.fence };
   if (answer.attempts > 1) await reclaimAbandoned(state, lease, clock(), deps.leaseMs / 2, deps.logger);
   deps.onEvent?.({ type: 'started', jobKey: key, title: message.issue.title, attempt: answer.attempts });
-  await deps.beforeJob?.();
 
-  const attempt = await runAgent(message, lease, ledger, deps);
+  const maxRunTimeMs = deps.maxRunTimeMs ?? 6 * 3600_000;
+  const ranMs = clock() - answer.firstStartedAt;
+  const attempt: Attempt =
+    ranMs > maxRunTimeMs
+      ? {
+          durationMs: 0,
+          costMicros: ledger.closeAttempt(),
+          ledger,
+          continued: false,
+          error: new FanoutError(
+            'RUN_TIME_EXCEEDED',
+            `the job has run for ${Math.round(ranMs / 1000)}s across its invocations, over its limit of ${Math.round(maxRunTimeMs / 1000)}s`,
+          ),
+        }
+      : await (async () => {
+          await deps.beforeJob?.();
+          return runAgent(message, lease, ledger, deps);
+        })();
   const error = attempt.error;
+
+  if (attempt.continued) {
+    // Handed on, not failed: the lease goes back, a new message resumes from the checkpoint
+    // (a new message, so it does not count toward maxReceiveCount), and this one is done.
+    const continuation = (message.continuation ?? 0) + 1;
+    await Promise.all([attempt.ledger.flushed(), state.releaseLease(lease)]);
+    const workedMs = (message.workedMs ?? 0) + attempt.durationMs;
+    const sent = await deps.queue.send([{ id: key, body: JSON.stringify({ ...message, continuation, workedMs }) }]);
+    if (sent.failed.length > 0) {
+      // The current message comes back after its visibility timeout and resumes instead.
+      deps.logger.warn('continuation not sent; the job resumes from its redelivery', { jobKey: key });
+      return { kind: 'retry', reason: 'retryable-error' };
+    }
+    deps.logger.info('job checkpointed and handed on', { jobKey: key, continuation });
+    deps.onEvent?.({ type: 'continued', jobKey: key, continuation });
+    return { kind: 'ack', reason: 'continued' };
+  }
 
   if (error?.code === 'LEASE_LOST' || (error && deps.signal?.aborted && error.code === 'CANCELLED')) {
     const reason = error.code === 'LEASE_LOST' ? 'lease-lost' : 'cancelled';
@@ -152,7 +194,8 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
   const outcome: JobOutcome = {
     status: !error ? 'DONE' : error.code === 'BUDGET_EXHAUSTED' ? 'SKIPPED' : 'FAILED',
     worker: deps.workerId,
-    durationMs: attempt.durationMs,
+    // Across all the job's invocations.
+    durationMs: (message.workedMs ?? 0) + attempt.durationMs,
     costMicros: attempt.costMicros,
     ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
   };
@@ -181,6 +224,8 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
 interface Attempt {
   readonly durationMs: number;
   readonly costMicros: number;
+  /** The agent checkpointed before the deadline; the job continues in a new invocation. */
+  readonly continued: boolean;
   /** Its settlements are written while the outcome is: await `ledger.flushed()` with it. */
   readonly ledger: AttemptLedger;
   readonly error?: FanoutError;
@@ -227,24 +272,77 @@ async function runAgent(
     );
   }, deps.heartbeatMs);
 
+  // Ask the agent to checkpoint while there is still time to save and hand on (design step 7).
+  const left = deps.deadline - clock();
+  const margin = deps.checkpointMarginMs ?? Math.min(30_000, Math.max(1000, left / 10));
+  const deadlineTimer = setTimeout(
+    () => controller.abort(new FanoutError('DEADLINE', 'the invocation is ending', { retryable: true })),
+    Math.max(0, left - margin),
+  );
+
   const started = clock();
   let error: FanoutError | undefined;
+  let continued = false;
   try {
-    const workspace = deps.workspaces.open(jobPrefix(message.runId, message.issue));
-    await deps.agent.run(await withBody(message, workspace), workspace, {
+    const workspace = fencedWorkspace(
+      deps.workspaces.open(jobPrefix(message.runId, message.issue)),
+      lease,
+      state,
+      clock,
+      deps.leaseMs,
+    );
+    const result = await deps.agent.run(await withBody(message, workspace), workspace, {
       deadline: deps.deadline,
       signal: controller.signal,
+      continuation: message.continuation ?? 0,
       spend: ledger,
       logger: deps.logger,
     });
+    continued = result.continue === true;
   } catch (thrown) {
     error = toFanoutError(controller.signal.aborted ? (controller.signal.reason ?? thrown) : thrown);
   } finally {
     clearInterval(heartbeat);
+    clearTimeout(deadlineTimer);
     deps.signal?.removeEventListener('abort', onStop);
   }
   const durationMs = clock() - started;
-  return { durationMs, costMicros: ledger.closeAttempt(), ledger, ...(error ? { error } : {}) };
+  return { durationMs, costMicros: ledger.closeAttempt(), ledger, continued, ...(error ? { error } : {}) };
+}
+
+/**
+ * The job's workspace for one attempt: every write and removal first proves the lease
+ * is still this attempt's (a fenced renewal), so a worker that lost it, even one that
+ * was paused and does not know yet, cannot change the files (invariant 3).
+ */
+function fencedWorkspace(
+  inner: Workspace,
+  lease: Lease,
+  state: StatePort,
+  clock: () => number,
+  leaseMs: number,
+): Workspace {
+  const guard = async () => {
+    if ((await state.renewLease(lease, clock(), leaseMs)) === 'lost') {
+      throw new FanoutError('LEASE_LOST', `lease on ${lease.jobKey} was lost: workspace write refused`, {
+        retryable: true,
+      });
+    }
+  };
+  return {
+    prefix: inner.prefix,
+    location: inner.location,
+    read: (path) => inner.read(path),
+    list: () => inner.list(),
+    write: async (path, data) => {
+      await guard();
+      await inner.write(path, data);
+    },
+    remove: async (path) => {
+      await guard();
+      await inner.remove(path);
+    },
+  };
 }
 
 /**

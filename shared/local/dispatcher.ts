@@ -79,10 +79,12 @@ class WorkerProcess {
       }
       case 'queue': {
         const { request, requestId } = message;
-        const done =
+        const done: Promise<unknown> =
           request.op === 'changeVisibility'
             ? this.queue.changeVisibility(request.record, request.seconds)
-            : this.queue.deadLetter(request.record, request.reason);
+            : request.op === 'deadLetter'
+              ? this.queue.deadLetter(request.record, request.reason)
+              : this.queue.send(request.entries);
         done.then(
           () => this.post({ type: 'queue-reply', requestId }),
           (error: unknown) => this.post({ type: 'queue-reply', requestId, error: String(error) }),

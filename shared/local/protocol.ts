@@ -1,6 +1,6 @@
 import type { AgentConfig } from '../agents/index.js';
 import type { WorkerEvent } from '../domain/worker.js';
-import type { BatchResponse, DeadLetterReason, QueueRecord } from '../ports/queue.js';
+import type { BatchResponse, DeadLetterReason, QueueRecord, SendEntry } from '../ports/queue.js';
 
 /** Everything a worker process needs to wire its adapters, sent once at start. */
 export interface WorkerInit {
@@ -27,7 +27,8 @@ export type ToWorker =
 
 export type QueueRequest =
   | { readonly op: 'changeVisibility'; readonly record: QueueRecord; readonly seconds: number }
-  | { readonly op: 'deadLetter'; readonly record: QueueRecord; readonly reason: DeadLetterReason };
+  | { readonly op: 'deadLetter'; readonly record: QueueRecord; readonly reason: DeadLetterReason }
+  | { readonly op: 'send'; readonly entries: SendEntry[] };
 
 export type FromWorker =
   | { readonly type: 'ready' }

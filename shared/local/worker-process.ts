@@ -32,6 +32,10 @@ const pending = new Map<number, { resolve: () => void; reject: (error: Error) =>
 const queue: QueueControl = {
   changeVisibility: (record, seconds) => request({ op: 'changeVisibility', record, seconds }),
   deadLetter: (record, reason) => request({ op: 'deadLetter', record, reason }),
+  send: async (entries) => {
+    await request({ op: 'send', entries: [...entries] });
+    return { sent: entries.map((e) => e.id), failed: [] };
+  },
 };
 
 function request(queueRequest: QueueRequest): Promise<void> {

@@ -22,14 +22,22 @@ export interface Reservation {
 export interface AgentContext {
   /** Epoch ms by which the agent must have returned (the invocation's deadline). */
   readonly deadline: number;
-  /** Aborted when the lease is lost or the run is stopping. */
+  /**
+   * Aborted when the lease is lost, the run is stopping, or the deadline nears. In the
+   * last case the reason is a FanoutError with code DEADLINE: an agent that can save
+   * its progress to the workspace does so and returns `{ continue: true }`.
+   */
   readonly signal: AbortSignal;
+  /** The invocation this is of the job: 0 first, then one more per continuation. */
+  readonly continuation: number;
   readonly spend: Spend;
   readonly logger: Logger;
 }
 
 export interface AgentResult {
   readonly summary: string;
+  /** The agent saved its progress in the workspace; the job goes on in a new invocation. */
+  readonly continue?: boolean;
 }
 
 /** An agent works one job in its workspace. It throws FanoutError to fail the job. */

@@ -21,6 +21,8 @@ export interface QueueControl {
   changeVisibility(record: QueueRecord, seconds: number): Promise<void>;
   /** Moves the record to the dead-letter queue now, with its reason. */
   deadLetter(record: QueueRecord, reason: DeadLetterReason): Promise<void>;
+  /** Sends new messages (a job's continuation). */
+  send(entries: readonly SendEntry[]): Promise<SendResult>;
 }
 
 export interface SendEntry {
@@ -35,7 +37,6 @@ export interface SendResult {
 
 /** The producer's and the event source's side of the queue. */
 export interface JobQueue extends QueueControl {
-  send(entries: readonly SendEntry[]): Promise<SendResult>;
   receive(maxMessages: number, waitMs: number): Promise<QueueRecord[]>;
   delete(record: QueueRecord): Promise<void>;
 }

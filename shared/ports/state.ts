@@ -54,7 +54,13 @@ export interface WorkerSlot {
 }
 
 export type LeaseAnswer =
-  | { readonly kind: 'acquired'; readonly fence: number; readonly attempts: number }
+  | {
+      readonly kind: 'acquired';
+      readonly fence: number;
+      readonly attempts: number;
+      /** When the job first started, across all its invocations. */
+      readonly firstStartedAt: number;
+    }
   | { readonly kind: 'held'; readonly until: number; readonly owner: string }
   | { readonly kind: 'finished'; readonly status: FinalStatus };
 
