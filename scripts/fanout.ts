@@ -1,5 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { FanoutError } from '../shared/domain/errors.js';
+import { REDRIVE_HELP, redriveCommand } from './redrive-command.js';
 import { REPORT_HELP, reportCommand } from './report-command.js';
 import { RUN_HELP, runCommand } from './run-command.js';
 import { SEND_HELP, sendCommand } from './send-command.js';
@@ -14,6 +15,7 @@ Commands:
   send     send issues (GitHub, a file, mock) to a run, on AWS or locally
   status   the fleet: workers, queue, outcomes, spend, throughput, ETA
   report   one run's jobs and totals, as a table, JSON or CSV
+  redrive  put the dead-letter queue's jobs back on the queue
   help     this help, or a command's: fanout help send
 
 Quick start: fanout run --workers 3 --mock-issues 5`;
@@ -23,6 +25,7 @@ const commands: Record<string, { run: (args: string[]) => Promise<number>; help:
   send: { run: (args) => sendCommand(args), help: SEND_HELP },
   status: { run: (args) => statusCommand(args), help: STATUS_HELP },
   report: { run: (args) => reportCommand(args), help: REPORT_HELP },
+  redrive: { run: (args) => redriveCommand(args), help: REDRIVE_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -4,8 +4,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoState } from '../shared/adapters/dynamo-state.js';
 import { S3WorkspaceStore } from '../shared/adapters/s3-workspace.js';
-import { SqsJobQueue } from '../shared/adapters/sqs-queue.js';
+import { SqsJobQueue, sqsDeadLetters } from '../shared/adapters/sqs-queue.js';
 import { FanoutError } from '../shared/domain/errors.js';
+import type { DeadLetterView } from '../shared/domain/redrive.js';
 import type { DeadLetterRow } from '../shared/domain/report.js';
 import type { QueueDepths } from '../shared/domain/status.js';
 import { deadLetterRows } from '../shared/local/local-run.js';
@@ -22,6 +23,8 @@ export interface Target {
   readonly queue: { send(entries: readonly SendEntry[]): Promise<SendResult> };
   depths(): Promise<QueueDepths>;
   deadLetters(runId: string): Promise<DeadLetterRow[]>;
+  /** The dead-letter queue's messages, for a redrive. */
+  letters(): Promise<DeadLetterView[]>;
   /** The run a command means when none is named. */
   defaultRunId(): Promise<string | undefined>;
   /** Called after a send, so `fanout run` drains the run sent to (local only). */
@@ -168,6 +171,7 @@ function awsTarget(description: string, outputs: StackOutputs, clients: AwsClien
     },
     // On AWS the dead-letter queue is not read (that would move its messages); failed jobs carry their reasons.
     deadLetters: async () => [],
+    letters: () => sqsDeadLetters(clients.sqs, outputs.deadLetterQueueUrl, outputs.queueUrl),
     defaultRunId: async () => (await state.listRuns(1))[0]?.runId,
     adopt: () => {},
     close: async () => {},
@@ -223,6 +227,14 @@ export async function localTarget(stateDir: string, create: boolean): Promise<Ta
     queue: local.queue,
     depths: () => local.queue.depth(),
     deadLetters: async (runId) => deadLetterRows(await local.queue.deadLetters(), runId, 0),
+    letters: async () =>
+      (await local.queue.deadLetters()).map((letter) => ({
+        id: letter.id,
+        body: letter.body,
+        requeue: async () => {
+          await local.queue.redrive([letter.id]);
+        },
+      })),
     defaultRunId: async () => readCurrentRun(stateDir)?.runId,
     // A live run drains whatever is sent to the queue; otherwise the next `fanout run` resumes this run.
     adopt: (runId) => {

@@ -358,6 +358,22 @@ export class DynamoState implements StatePort {
     return ok ? 'released' : 'lost';
   }
 
+  async reopenJob(runId: string, jobKey: string): Promise<'reopened' | 'not-failed'> {
+    const ok = await this.conditional(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: jobItemKey(runId, jobKey),
+          UpdateExpression: 'SET #s = :pending REMOVE errorCode, errorMessage, finishedAt',
+          ConditionExpression: '#s = :failed',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':pending': 'PENDING', ':failed': 'FAILED' },
+        }),
+      ),
+    );
+    return ok ? 'reopened' : 'not-failed';
+  }
+
   async finishJob(lease: Lease, outcome: JobOutcome, now: number): Promise<'recorded' | 'lost'> {
     const guard = this.fenced(lease);
     const sets = [
@@ -479,6 +495,11 @@ export class DynamoState implements StatePort {
       start = page.LastEvaluatedKey;
     } while (start);
     return items;
+  }
+
+  async getJob(runId: string, jobKey: string): Promise<JobRecord | undefined> {
+    const { Item } = await this.get(jobItemKey(runId, jobKey));
+    return Item ? toJobRecord(Item) : undefined;
   }
 
   async listJobs(runId: string): Promise<JobRecord[]> {

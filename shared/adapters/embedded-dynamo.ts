@@ -30,11 +30,11 @@ export async function startEmbeddedDynamo(path?: string): Promise<EmbeddedDynamo
 }
 
 /** A DynamoDB client for an embedded engine: any credentials, a fixed region. */
-export function embeddedDynamoClient(endpoint: string): DynamoDBClient {
+export function embeddedDynamoClient(endpoint: string, maxAttempts = 5): DynamoDBClient {
   return new DynamoDBClient({
     endpoint,
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 5,
+    maxAttempts,
   });
 }

@@ -155,6 +155,41 @@ export class SqsJobQueue implements JobQueue {
   }
 }
 
+/**
+ * The messages of a dead-letter queue, each hidden while it is looked at; `requeue`
+ * sends it back to the job queue and deletes it from the dead-letter queue.
+ */
+export async function sqsDeadLetters(
+  client: SQSClient,
+  deadLetterQueueUrl: string,
+  queueUrl: string,
+): Promise<{ id: string; body: string; requeue(): Promise<void> }[]> {
+  const letters: { id: string; body: string; requeue(): Promise<void> }[] = [];
+  for (;;) {
+    const { Messages } = await client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: deadLetterQueueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+        VisibilityTimeout: 300,
+      }),
+    );
+    if (!Messages || Messages.length === 0) return letters;
+    for (const message of Messages) {
+      letters.push({
+        id: message.MessageId ?? '',
+        body: message.Body ?? '',
+        requeue: async () => {
+          await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: message.Body ?? '' }));
+          await client.send(
+            new DeleteMessageCommand({ QueueUrl: deadLetterQueueUrl, ReceiptHandle: message.ReceiptHandle }),
+          );
+        },
+      });
+    }
+  }
+}
+
 function recordFromMessage(message: Message): QueueRecord {
   return {
     messageId: message.MessageId ?? '',

@@ -126,7 +126,11 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
   }
 
   const lease: Lease = { runId: message.runId, jobKey: key, owner: deps.owner, fence: answer.fence };
-  if (answer.attempts > 1) await reclaimAbandoned(state, lease, clock(), deps.leaseMs / 2, deps.logger);
+  // An earlier attempt (or an earlier delivery that died after reserving, before its lease)
+  // may have left a reservation open: close it before this attempt spends.
+  if (answer.attempts > 1 || record.receiveCount > 1) {
+    await reclaimAbandoned(state, lease, clock(), deps.leaseMs / 2, deps.logger);
+  }
   deps.onEvent?.({ type: 'started', jobKey: key, title: message.issue.title, attempt: answer.attempts });
 
   const maxRunTimeMs = deps.maxRunTimeMs ?? 6 * 3600_000;
@@ -155,7 +159,9 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
     const continuation = (message.continuation ?? 0) + 1;
     await Promise.all([attempt.ledger.flushed(), state.releaseLease(lease)]);
     const workedMs = (message.workedMs ?? 0) + attempt.durationMs;
-    const sent = await deps.queue.send([{ id: key, body: JSON.stringify({ ...message, continuation, workedMs }) }]);
+    const sent = await deps.queue.send([
+      { id: key, body: JSON.stringify({ ...message, continuation, workedMs }) },
+    ]);
     if (sent.failed.length > 0) {
       // The current message comes back after its visibility timeout and resumes instead.
       deps.logger.warn('continuation not sent; the job resumes from its redelivery', { jobKey: key });

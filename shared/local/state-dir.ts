@@ -29,6 +29,8 @@ export interface LocalQueueView {
   send(entries: readonly SendEntry[]): Promise<SendResult>;
   depth(): Promise<QueueDepth>;
   deadLetters(): Promise<DeadLetter[]>;
+  /** Moves the named dead letters back onto the queue. */
+  redrive(ids: readonly string[]): Promise<number>;
 }
 
 /** A state dir opened for a command: the engine's state, the queue, the workspaces. */
@@ -160,6 +162,7 @@ export async function openStateDir(stateDir: string, options: { create: boolean 
       send: (entries) => queue.send(entries),
       depth: async () => queue.depth(),
       deadLetters: async () => queue.deadLetters(),
+      redrive: async (ids) => queue.redrive(ids),
     },
     live: false,
     close: async () => {
@@ -186,6 +189,7 @@ function remoteQueue(endpoint: string): LocalQueueView {
     send: (entries) => call<SendResult>('/send', entries),
     depth: () => call<QueueDepth>('/depth'),
     deadLetters: () => call<DeadLetter[]>('/dead-letters'),
+    redrive: (ids) => call<number>('/redrive', ids),
   };
 }
 

@@ -115,6 +115,8 @@ export interface StatePort {
   renewLease(lease: Lease, now: number, leaseMs: number): Promise<'renewed' | 'lost'>;
   /** Gives the job back (PENDING) without an outcome, so the next delivery can take it at once. */
   releaseLease(lease: Lease, error?: { code: ErrorCode; message: string }): Promise<'released' | 'lost'>;
+  /** Makes a FAILED job PENDING again, for a redrive; 'not-failed' leaves any other job as it is. */
+  reopenJob(runId: string, jobKey: string): Promise<'reopened' | 'not-failed'>;
   /** Records the outcome, conditioned on the fencing token: a stale worker gets 'lost'. */
   finishJob(lease: Lease, outcome: JobOutcome, now: number): Promise<'recorded' | 'lost'>;
 
@@ -134,6 +136,7 @@ export interface StatePort {
   ): Promise<'settled' | 'already-settled'>;
 
   listJobs(runId: string): Promise<JobRecord[]>;
+  getJob(runId: string, jobKey: string): Promise<JobRecord | undefined>;
 
   /** Takes the first free slot of `worker-01..worker-{count}`, or undefined when all are held. */
   acquireSlot(

@@ -1,57 +1,14 @@
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoState } from '../../shared/adapters/dynamo-state.js';
 import { embeddedDynamoClient } from '../../shared/adapters/embedded-dynamo.js';
 import { type StateFixture, startState } from '../support/engines.js';
+import { throttlingFront } from '../support/throttling-front.js';
 
 let fx: StateFixture;
 beforeAll(async () => {
   fx = await startState('fanout-state');
 });
 afterAll(() => fx.close());
-
-/**
- * A loopback front for the engine that answers every `throttleEvery`-th request as
- * DynamoDB does when a partition is over its throughput, and forwards the rest.
- */
-async function throttlingFront(target: string, throttleEvery: number) {
-  let seen = 0;
-  let throttled = 0;
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      seen++;
-      if (seen % throttleEvery === 0) {
-        throttled++;
-        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
-        res.end(
-          JSON.stringify({
-            __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
-            message: 'The level of configured provisioned throughput for the table was exceeded.',
-          }),
-        );
-        return;
-      }
-      const url = new URL(target);
-      const forward = request(
-        { host: url.hostname, port: url.port, method: req.method, path: req.url, headers: req.headers },
-        (upstream) => {
-          res.writeHead(upstream.statusCode ?? 500, upstream.headers);
-          upstream.pipe(res);
-        },
-      );
-      forward.end(Buffer.concat(chunks));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    stats: () => ({ seen, throttled }),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 describe('the DynamoDB adapter on behaviour real DynamoDB has', () => {
   it('reads every page of a run larger than a 1 MB query page', async () => {
@@ -71,7 +28,7 @@ describe('the DynamoDB adapter on behaviour real DynamoDB has', () => {
   });
 
   it('retries throttled calls with backoff, and counts each write once', async () => {
-    const front = await throttlingFront(fx.engine.endpoint, 3);
+    const front = await throttlingFront(fx.engine.endpoint, (n) => n % 3 === 0);
     const client = embeddedDynamoClient(front.endpoint);
     const state = new DynamoState({ tableName: 'fanout-state', client });
     try {

@@ -1,0 +1,54 @@
+import { parseArgs } from 'node:util';
+import { redrive } from '../shared/domain/redrive.js';
+import { type AwsClients, openTarget, TARGET_HELP, TARGET_OPTIONS } from './targets.js';
+
+export const REDRIVE_HELP = `Usage: fanout redrive <target> [options]
+
+Puts the dead-letter queue's jobs back on the job queue: each FAILED job becomes
+PENDING again and runs on its next delivery. Messages that are not jobs (poison)
+stay in the dead-letter queue, listed with the reason.
+
+${TARGET_HELP}
+
+Options:
+  --run-id ID            only this run's jobs
+  --dry-run              list what would be redriven, move nothing`;
+
+export async function redriveCommand(
+  args: string[],
+  deps: { aws?: AwsClients; out?: (text: string) => void } = {},
+): Promise<number> {
+  const out = deps.out ?? ((text: string) => process.stdout.write(`${text}\n`));
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      'run-id': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      ...TARGET_OPTIONS,
+    },
+  });
+  if (values.help) {
+    out(REDRIVE_HELP);
+    return 0;
+  }
+  const target = await openTarget(
+    values.local || values.stack || values['queue-url'] ? values : { ...values, local: true },
+    deps.aws,
+  );
+  try {
+    const summary = await redrive(await target.letters(), target.state, {
+      ...(values['run-id'] ? { runId: values['run-id'] } : {}),
+      dryRun: Boolean(values['dry-run']),
+    });
+    out(
+      `${values['dry-run'] ? 'Would redrive' : 'Redrove'} ${summary.redriven.length} job(s) from the dead-letter queue of ${target.description}.`,
+    );
+    for (const key of summary.redriven) out(`  ${key}`);
+    for (const item of summary.left) out(`  left ${item.jobKey ?? item.id}: ${item.reason}`);
+    return 0;
+  } finally {
+    await target.close();
+  }
+}

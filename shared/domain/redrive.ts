@@ -1,0 +1,52 @@
+import type { StatePort } from '../ports/state.js';
+import { jobKey } from './job.js';
+import { parseJobMessage } from './worker.js';
+
+/** One message in a dead-letter queue, and how to put it back on its queue. */
+export interface DeadLetterView {
+  readonly id: string;
+  readonly body: string;
+  requeue(): Promise<void>;
+}
+
+export interface RedriveSummary {
+  readonly redriven: readonly string[];
+  readonly left: readonly { id: string; jobKey?: string; reason: string }[];
+}
+
+/**
+ * Puts dead letters back on the job queue: each FAILED job is made PENDING again so
+ * its next delivery runs it. A message that is not a job, or whose job finished
+ * meanwhile, stays where it is, with the reason.
+ */
+export async function redrive(
+  letters: readonly DeadLetterView[],
+  state: StatePort,
+  filter: { readonly runId?: string; readonly dryRun?: boolean } = {},
+): Promise<RedriveSummary> {
+  const redriven: string[] = [];
+  const left: { id: string; jobKey?: string; reason: string }[] = [];
+  for (const letter of letters) {
+    const parsed = parseJobMessage(letter.body);
+    if (!parsed.ok) {
+      left.push({ id: letter.id, reason: `not a job message (${parsed.reason}); fix or delete it by hand` });
+      continue;
+    }
+    const { runId } = parsed.message;
+    if (filter.runId && runId !== filter.runId) continue;
+    const key = jobKey(parsed.message.issue);
+    if (filter.dryRun) {
+      redriven.push(key);
+      continue;
+    }
+    const reopened = await state.reopenJob(runId, key);
+    const job = reopened === 'reopened' ? undefined : await state.getJob(runId, key);
+    if (job && job.status !== 'PENDING' && job.status !== 'RUNNING') {
+      left.push({ id: letter.id, jobKey: key, reason: `the job is ${job.status} already` });
+      continue;
+    }
+    await letter.requeue();
+    redriven.push(key);
+  }
+  return { redriven, left };
+}

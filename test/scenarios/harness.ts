@@ -1,0 +1,176 @@
+import { appendFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoState, ensureTable } from '../../shared/adapters/dynamo-state.js';
+import { embeddedDynamoClient, startEmbeddedDynamo } from '../../shared/adapters/embedded-dynamo.js';
+import { FolderWorkspaceStore } from '../../shared/adapters/folder-workspace.js';
+import { LocalQueue } from '../../shared/adapters/local-queue.js';
+import { type Issue, type JobMessage, jobKey } from '../../shared/domain/job.js';
+import { processBatch, type WorkerDeps } from '../../shared/domain/worker.js';
+import type { Agent } from '../../shared/ports/agent.js';
+import type { BatchResponse, QueueRecord } from '../../shared/ports/queue.js';
+import type { StatePort } from '../../shared/ports/state.js';
+
+/** Each scenario's figure, one line, for `npm run scenarios` to print as a table. */
+export function record(scenario: string, figure: string): void {
+  const line = `${scenario.padEnd(28)} ${figure}`;
+  if (process.env.FANOUT_SCENARIO_OUT) appendFileSync(process.env.FANOUT_SCENARIO_OUT, `${line}\n`);
+  else process.stdout.write(`${line}\n`);
+}
+
+export const silent = { info: () => {}, warn: () => {}, error: () => {} };
+
+export const issues = (count: number): Issue[] =>
+  Array.from({ length: count }, (_, i) => ({
+    repo: 'acme/api',
+    number: i + 1,
+    title: `Issue ${i + 1}`,
+    body: '',
+    labels: [],
+  }));
+
+export const messageFor = (runId: string, issue: Issue, extra: Partial<JobMessage> = {}): string =>
+  JSON.stringify({ v: 1, runId, issue, sentAt: Date.now(), ...extra } satisfies JobMessage);
+
+export interface Harness {
+  readonly runId: string;
+  readonly state: DynamoState;
+  readonly queue: LocalQueue;
+  readonly workspaces: FolderWorkspaceStore;
+  readonly endpoint: string;
+  /** Registers the issues and sends each `copies` times. */
+  send(list: readonly Issue[], copies?: number): Promise<void>;
+  /**
+   * Drains the queue with `workers` concurrent invocations, as the event source does.
+   * An invocation that does not return within `invocationMs` is treated as a crashed
+   * one: its records stay in flight until their visibility timeout.
+   */
+  drain(options: {
+    workers: number;
+    agent: Agent;
+    invocationMs?: number;
+    deps?: (invocation: number) => Partial<WorkerDeps>;
+    state?: (invocation: number, records: readonly QueueRecord[]) => StatePort;
+    untilMs?: number;
+  }): Promise<{ invocations: number; crashed: number; responses: BatchResponse[] }>;
+  close(): Promise<void>;
+}
+
+export async function harness(options: {
+  budgetMicros?: number;
+  visibilityTimeoutMs?: number;
+  maxReceiveCount?: number;
+  leaseMs?: number;
+  endpoint?: (engine: string) => Promise<string> | string;
+  maxAttempts?: number;
+}): Promise<Harness> {
+  const engine = await startEmbeddedDynamo();
+  const endpoint = options.endpoint ? await options.endpoint(engine.endpoint) : engine.endpoint;
+  const adminClient = embeddedDynamoClient(engine.endpoint);
+  await ensureTable(adminClient, 'scenarios');
+  const client = embeddedDynamoClient(endpoint, options.maxAttempts);
+  const state = new DynamoState({ tableName: 'scenarios', client });
+  const runId = `scn-${Math.random().toString(36).slice(2, 8)}`;
+  await new DynamoState({ tableName: 'scenarios', client: adminClient }).createRun({
+    runId,
+    budgetMicros: options.budgetMicros ?? 1_000_000_000,
+    createdAt: Date.now(),
+  });
+  const queue = LocalQueue.open(undefined, {
+    visibilityTimeoutMs: options.visibilityTimeoutMs ?? 30_000,
+    maxReceiveCount: options.maxReceiveCount ?? 5,
+  });
+  const workspaces = new FolderWorkspaceStore(await mkdtemp(join(tmpdir(), 'fanout-scenario-')));
+  const leaseMs = options.leaseMs ?? 10_000;
+
+  return {
+    runId,
+    state,
+    queue,
+    workspaces,
+    endpoint: engine.endpoint,
+    async send(list, copies = 1) {
+      for (const issue of list) {
+        await state.registerJob({
+          runId,
+          jobKey: jobKey(issue),
+          title: issue.title,
+          registeredAt: Date.now(),
+        });
+        for (let c = 0; c < copies; c++)
+          await queue.send([{ id: jobKey(issue), body: messageFor(runId, issue) }]);
+      }
+    },
+    async drain({ workers, agent, invocationMs = 60_000, deps, state: stateFor, untilMs = 120_000 }) {
+      let invocations = 0;
+      let crashed = 0;
+      const responses: BatchResponse[] = [];
+      const stopAt = Date.now() + untilMs;
+      const loop = async (worker: number) => {
+        while (!queue.isEmpty() && Date.now() < stopAt) {
+          const records = await queue.receive(1, 50);
+          if (records.length === 0) continue;
+          const invocation = ++invocations;
+          const base: WorkerDeps = {
+            state: stateFor ? stateFor(invocation, records) : state,
+            queue,
+            workspaces,
+            agent,
+            logger: silent,
+            clock: Date.now,
+            workerId: `worker-${String(worker + 1).padStart(2, '0')}`,
+            owner: `invocation-${invocation}`,
+            leaseMs,
+            heartbeatMs: Math.max(20, Math.floor(leaseMs / 3)),
+            maxReceiveCount: options.maxReceiveCount ?? 5,
+            deadline: Date.now() + invocationMs,
+          };
+          let timer: NodeJS.Timeout | undefined;
+          const timedOut = new Promise<'timeout'>((resolve) => {
+            timer = setTimeout(() => resolve('timeout'), invocationMs);
+          });
+          const response = await Promise.race([
+            processBatch(records, { ...base, ...deps?.(invocation) }),
+            timedOut,
+          ]);
+          clearTimeout(timer);
+          if (response === 'timeout') {
+            crashed++;
+            continue; // as on Lambda: no partial response, the records come back after their visibility timeout
+          }
+          responses.push(response);
+          const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+          for (const r of records) if (!failed.has(r.messageId)) await queue.delete(r);
+        }
+      };
+      await Promise.all(Array.from({ length: workers }, (_, w) => loop(w)));
+      return { invocations, crashed, responses };
+    },
+    async close() {
+      queue.close();
+      client.destroy();
+      adminClient.destroy();
+      await engine.close();
+    },
+  };
+}
+
+/** An agent that does `work` per job, counts its runs, and costs `costMicros`. */
+export function countingAgent(options: { workMs?: number; costMicros?: number } = {}) {
+  const runs = new Map<string, number>();
+  const agent: Agent = {
+    name: 'counting',
+    firstReservationMicros: () => options.costMicros ?? 1000,
+    async run(job, workspace, context) {
+      const key = jobKey(job.issue);
+      runs.set(key, (runs.get(key) ?? 0) + 1);
+      const reservation = await context.spend.reserve(options.costMicros ?? 1000);
+      await new Promise((resolve) => setTimeout(resolve, options.workMs ?? 5));
+      await reservation.settle(options.costMicros ?? 1000);
+      await workspace.write('result.txt', key);
+      return { summary: 'ok' };
+    },
+  };
+  return { agent, runs };
+}
