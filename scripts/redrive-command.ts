@@ -42,6 +42,8 @@ export async function redriveCommand(
       ...(values['run-id'] ? { runId: values['run-id'] } : {}),
       dryRun: Boolean(values['dry-run']),
     });
+    // Locally, the next `fanout run` resumes the run that has jobs again.
+    if (!values['dry-run']) for (const runId of summary.runs) target.adopt(runId);
     out(
       `${values['dry-run'] ? 'Would redrive' : 'Redrove'} ${summary.redriven.length} job(s) from the dead-letter queue of ${target.description}.`,
     );

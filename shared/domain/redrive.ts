@@ -11,6 +11,8 @@ export interface DeadLetterView {
 
 export interface RedriveSummary {
   readonly redriven: readonly string[];
+  /** The runs the redriven jobs belong to: they are unfinished again. */
+  readonly runs: readonly string[];
   readonly left: readonly { id: string; jobKey?: string; reason: string }[];
 }
 
@@ -25,6 +27,7 @@ export async function redrive(
   filter: { readonly runId?: string; readonly dryRun?: boolean } = {},
 ): Promise<RedriveSummary> {
   const redriven: string[] = [];
+  const runs = new Set<string>();
   const left: { id: string; jobKey?: string; reason: string }[] = [];
   for (const letter of letters) {
     const parsed = parseJobMessage(letter.body);
@@ -37,6 +40,7 @@ export async function redrive(
     const key = jobKey(parsed.message.issue);
     if (filter.dryRun) {
       redriven.push(key);
+      runs.add(runId);
       continue;
     }
     const reopened = await state.reopenJob(runId, key);
@@ -47,6 +51,7 @@ export async function redrive(
     }
     await letter.requeue();
     redriven.push(key);
+    runs.add(runId);
   }
-  return { redriven, left };
+  return { redriven, runs: [...runs], left };
 }

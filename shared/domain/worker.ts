@@ -1,6 +1,6 @@
 import type { Agent, Logger } from '../ports/agent.js';
 import type { BatchResponse, QueueControl, QueueRecord } from '../ports/queue.js';
-import type { FinalStatus, JobOutcome, Lease, StatePort } from '../ports/state.js';
+import type { FinalStatus, JobOutcome, Lease, LeaseAnswer, StatePort } from '../ports/state.js';
 import type { Workspace, WorkspaceStore } from '../ports/workspace.js';
 import { type ErrorCode, FanoutError, toFanoutError } from './errors.js';
 import { type JobMessage, JobMessageSchema, jobKey, jobPrefix } from './job.js';
@@ -100,13 +100,20 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
   const ledger = new AttemptLedger(state, { runId: message.runId, jobKey: key, owner: deps.owner }, clock);
   const early = deps.agent.firstReservationMicros?.(message);
   if (early !== undefined) ledger.reserveEarly(early);
-  const answer = await state.acquireLease(
-    message.runId,
-    key,
-    { owner: deps.owner, worker: deps.workerId },
-    clock(),
-    deps.leaseMs,
-  );
+  let answer: LeaseAnswer;
+  try {
+    answer = await state.acquireLease(
+      message.runId,
+      key,
+      { owner: deps.owner, worker: deps.workerId },
+      clock(),
+      deps.leaseMs,
+    );
+  } catch (error) {
+    // No lease, so nothing may be spent: give the early reservation back before failing.
+    await ledger.releaseUnused().catch(() => undefined);
+    throw error;
+  }
   if (answer.kind !== 'acquired') await ledger.releaseUnused();
   if (answer.kind === 'finished') {
     deps.logger.info('job already finished; delivery acknowledged', { jobKey: key, status: answer.status });

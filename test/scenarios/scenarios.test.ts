@@ -11,34 +11,13 @@ import { simulateAgent } from '../../shared/agents/simulate.js';
 import { FanoutError } from '../../shared/domain/errors.js';
 import { seededRandom } from '../../shared/domain/random.js';
 import type { Agent } from '../../shared/ports/agent.js';
-import type { StatePort } from '../../shared/ports/state.js';
 import { startS3 } from '../support/aws-engines.js';
+import { withFaults } from '../support/faults.js';
 import { throttlingFront } from '../support/throttling-front.js';
 import { countingAgent, harness, issues, record } from './harness.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const text = (bytes: Uint8Array | undefined) => (bytes ? Buffer.from(bytes).toString('utf8') : undefined);
-
-/**
- * A state port whose `killAt`-th call never returns, nor any call after it: the
- * invocation is dead from that instant, as a killed process is. `executed` collects
- * the names of the calls that ran before.
- */
-function killedAt(inner: StatePort, killAt: number, executed: string[]): StatePort {
-  let calls = 0;
-  return new Proxy(inner, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        calls++;
-        if (calls >= killAt) return new Promise(() => {});
-        executed.push(String(property));
-        return value.apply(target, args);
-      };
-    },
-  });
-}
 
 describe('scenarios: the invariants under fire', () => {
   it('1 duplicates: every issue sent 3 times is worked exactly once', async () => {
@@ -100,7 +79,11 @@ describe('scenarios: the invariants under fire', () => {
           killedJobs.add(body);
           const executed: string[] = [];
           killed.push(executed);
-          return killedAt(h.state, 1 + Math.floor(random() * 5), executed);
+          return withFaults(
+            h.state,
+            [{ at: 1 + Math.floor(random() * 5), fault: { action: 'kill' } }],
+            executed,
+          );
         },
       });
       const jobs = await h.state.listJobs(h.runId);

@@ -1,0 +1,199 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Message, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FolderWorkspaceStore } from '../../shared/adapters/folder-workspace.js';
+import { emptyDirectory } from '../../shared/adapters/scratch-dir.js';
+import { processBatch } from '../../shared/domain/worker.js';
+import type { Agent } from '../../shared/ports/agent.js';
+import { harness, issues, messageFor, silent } from '../scenarios/harness.js';
+import { type S3Fixture, type SqsFixture, startS3, startSqs } from '../support/aws-engines.js';
+import { type StateFixture, startState } from '../support/engines.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+
+describe('the Lambda handler under a timeout', () => {
+  let dynamo: StateFixture;
+  let s3: S3Fixture;
+  let sqs: SqsFixture;
+  beforeAll(async () => {
+    [dynamo, s3, sqs] = await Promise.all([
+      startState('h-table'),
+      startS3('h-bucket'),
+      startSqs({ visibilitySeconds: 1, maxReceiveCount: 10 }),
+    ]);
+    await dynamo.state.createRun({ runId: 'h', budgetMicros: 1_000_000, createdAt: Date.now() });
+  });
+  afterAll(() => Promise.all([dynamo.close(), s3.close(), sqs.close()]));
+
+  /** Receives until all 3 messages are in hand (short polls: local-aws-sqs's long poll can return one message twice). */
+  const receiveEvent = async (): Promise<SQSEvent> => {
+    const byId = new Map<string, Message>();
+    const until = Date.now() + 10_000;
+    while (byId.size < 3 && Date.now() < until) {
+      const { Messages: got = [] } = await sqs.client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: sqs.queueUrl,
+          MaxNumberOfMessages: 10,
+          AttributeNames: ['All'],
+          WaitTimeSeconds: 0,
+        }),
+      );
+      for (const m of got) byId.set(m.MessageId as string, m);
+      if (got.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const Messages = [...byId.values()];
+    return {
+      Records: Messages.map((m) => ({
+        messageId: m.MessageId as string,
+        receiptHandle: m.ReceiptHandle as string,
+        body: m.Body as string,
+        attributes: {
+          ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? '1',
+          SentTimestamp: '0',
+          SenderId: 'x',
+          ApproximateFirstReceiveTimestamp: '0',
+        },
+        messageAttributes: {},
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn',
+        awsRegion: 'us-east-1',
+      })),
+    };
+  };
+
+  /** The handler in a process of its own, as a Lambda execution environment. */
+  const invoke = (event: SQSEvent): { child: ChildProcess; response: Promise<string> } => {
+    const runner = join(tmpdir(), `handler-${Date.now()}-${Math.random()}.mjs`);
+    writeFileSync(
+      runner,
+      `const { handler } = await import(${JSON.stringify(join(ROOT, 'functions/worker/handler.ts'))});
+       const r = await handler(JSON.parse(process.argv[2]), { awsRequestId: 'req-' + process.pid, getRemainingTimeInMillis: () => 60000 });
+       console.log('RESPONSE ' + JSON.stringify(r));`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', runner, JSON.stringify(event)], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.engine.endpoint,
+        AWS_ENDPOINT_URL_S3: s3.endpoint,
+        AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+        AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        FANOUT_TABLE_NAME: 'h-table',
+        FANOUT_BUCKET_NAME: 'h-bucket',
+        FANOUT_QUEUE_URL: sqs.queueUrl,
+        FANOUT_DLQ_URL: sqs.deadLetterQueueUrl,
+        FANOUT_MAX_RECEIVE_COUNT: '10',
+        FANOUT_WORKERS: '2',
+        FANOUT_LEASE_SECONDS: '5',
+        FANOUT_SCRATCH_DIR: join(tmpdir(), `scratch-${process.pid}`),
+        FANOUT_S3_FORCE_PATH_STYLE: 'true',
+        FANOUT_AGENT: JSON.stringify({
+          kind: 'simulate',
+          durationMs: { min: 700, max: 700 },
+          failRate: 0,
+          costMicros: { min: 100, max: 100 },
+          seed: 1,
+        }),
+      },
+    });
+    let stdout = '';
+    child.stdout?.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    const response = new Promise<string>((resolve) => child.on('exit', () => resolve(stdout)));
+    return { child, response };
+  };
+
+  it('a batch cut off by its timeout does not run the jobs it finished again', async () => {
+    const messages = [1, 2, 3].map((n) => ({
+      Id: String(n),
+      MessageBody: messageFor('h', issues(3)[n - 1] as never),
+    }));
+    await sqs.client.send(new SendMessageBatchCommand({ QueueUrl: sqs.queueUrl, Entries: messages }));
+    const first = await receiveEvent();
+    expect(first.Records).toHaveLength(3);
+
+    const { child, response } = invoke(first);
+    // The function times out after two of its three jobs: the process ends with no response.
+    for (;;) {
+      const done = (await dynamo.state.listJobs('h')).filter((j) => j.status === 'DONE');
+      if (done.length >= 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    child.kill('SIGKILL');
+    expect(await response).not.toContain('RESPONSE');
+
+    // The whole batch comes back (pitfall 4). The finished jobs are acknowledged, the cut-off one deferred.
+    const second = await receiveEvent();
+    expect(second.Records).toHaveLength(3);
+    const again = invoke(second);
+    const out = await again.response;
+    const result = JSON.parse(
+      out
+        .split('\n')
+        .find((l) => l.startsWith('RESPONSE '))
+        ?.slice(9) ?? '{}',
+    );
+    const jobs = await dynamo.state.listJobs('h');
+    const cut = jobs.find((j) => j.status !== 'DONE');
+    expect(jobs.filter((j) => j.status === 'DONE').every((j) => j.attempts === 1)).toBe(true);
+    expect(result.batchItemFailures).toEqual([
+      {
+        itemIdentifier: second.Records.find((r) => r.body.includes(`"number":${cut?.jobKey.split('#')[1]}`))
+          ?.messageId,
+      },
+    ]);
+    expect((await dynamo.state.getRun('h'))?.spentMicros).toBe(200);
+  }, 60_000);
+});
+
+describe('Lambda reuses /tmp (pitfall 8)', () => {
+  it('is empty at the start of each job', async () => {
+    const h = await harness({});
+    try {
+      await h.send(issues(3));
+      const scratch = await mkdtemp(join(tmpdir(), 'fanout-tmp-'));
+      writeFileSync(join(scratch, 'left-by-an-earlier-invocation'), 'x');
+      const seen: string[][] = [];
+      const agent: Agent = {
+        name: 'tmp-user',
+        async run(job) {
+          seen.push(readdirSync(scratch));
+          writeFileSync(join(scratch, `job-${job.issue.number}.tmp`), 'scratch');
+          return { summary: 'ok' };
+        },
+      };
+      const records = await h.queue.receive(10, 0);
+      await processBatch(records, {
+        state: h.state,
+        queue: h.queue,
+        workspaces: new FolderWorkspaceStore(await mkdtemp(join(tmpdir(), 'ws-'))),
+        agent,
+        logger: silent,
+        clock: Date.now,
+        workerId: 'worker-01',
+        owner: 'o',
+        leaseMs: 10_000,
+        heartbeatMs: 3000,
+        maxReceiveCount: 3,
+        deadline: Date.now() + 60_000,
+        beforeJob: () => emptyDirectory(scratch),
+      });
+      expect(seen).toEqual([[], [], []]);
+      expect(existsSync(scratch)).toBe(true);
+    } finally {
+      await h.close();
+    }
+  });
+});
