@@ -4,6 +4,7 @@ import type { FinalStatus, JobOutcome, Lease, LeaseAnswer, StatePort } from '../
 import type { Workspace, WorkspaceStore } from '../ports/workspace.js';
 import { type ErrorCode, FanoutError, toFanoutError } from './errors.js';
 import { type JobMessage, JobMessageSchema, jobKey, jobPrefix } from './job.js';
+import { LeaseKeeper } from './lease.js';
 import { AttemptLedger, reclaimAbandoned } from './ledger.js';
 
 export type WorkerEvent =
@@ -101,6 +102,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
   const early = deps.agent.firstReservationMicros?.(message);
   if (early !== undefined) ledger.reserveEarly(early);
   let answer: LeaseAnswer;
+  const acquiredAt = performance.now();
   try {
     answer = await state.acquireLease(
       message.runId,
@@ -156,7 +158,12 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
         }
       : await (async () => {
           await deps.beforeJob?.();
-          return runAgent(message, lease, ledger, deps);
+          return runAgent(
+            message,
+            new LeaseKeeper(lease, state, clock, deps.leaseMs, acquiredAt),
+            ledger,
+            deps,
+          );
         })();
   const error = attempt.error;
 
@@ -260,30 +267,25 @@ async function withBody(message: JobMessage, workspace: Workspace): Promise<JobM
 /** Runs the agent under a heartbeat that renews the lease, with spend going through the ledger. */
 async function runAgent(
   message: JobMessage,
-  lease: Lease,
+  keeper: LeaseKeeper,
   ledger: AttemptLedger,
   deps: WorkerDeps,
 ): Promise<Attempt> {
-  const { state, clock } = deps;
+  const { clock } = deps;
   const controller = new AbortController();
   const onStop = () =>
     controller.abort(new FanoutError('CANCELLED', 'the run is stopping', { retryable: true }));
   deps.signal?.addEventListener('abort', onStop, { once: true });
   if (deps.signal?.aborted) onStop();
 
-  const heartbeat = setInterval(() => {
-    state.renewLease(lease, clock(), deps.leaseMs).then(
-      (answer) => {
-        if (answer === 'lost') {
-          controller.abort(
-            new FanoutError('LEASE_LOST', `lease on ${lease.jobKey} was taken over`, { retryable: true }),
-          );
-        }
-      },
-      (error: unknown) =>
-        deps.logger.warn('heartbeat failed; will try again', { jobKey: lease.jobKey, error: String(error) }),
-    );
-  }, deps.heartbeatMs);
+  keeper.startHeartbeat(
+    deps.heartbeatMs,
+    () =>
+      controller.abort(
+        new FanoutError('LEASE_LOST', `lease on ${keeper.lease.jobKey} was taken over`, { retryable: true }),
+      ),
+    deps.logger,
+  );
 
   // Ask the agent to checkpoint while there is still time to save and hand on (design step 7).
   const left = deps.deadline - clock();
@@ -297,13 +299,7 @@ async function runAgent(
   let error: FanoutError | undefined;
   let continued = false;
   try {
-    const workspace = fencedWorkspace(
-      deps.workspaces.open(jobPrefix(message.runId, message.issue)),
-      lease,
-      state,
-      clock,
-      deps.leaseMs,
-    );
+    const workspace = fencedWorkspace(deps.workspaces.open(jobPrefix(message.runId, message.issue)), keeper);
     const result = await deps.agent.run(await withBody(message, workspace), workspace, {
       deadline: deps.deadline,
       signal: controller.signal,
@@ -315,7 +311,7 @@ async function runAgent(
   } catch (thrown) {
     error = toFanoutError(controller.signal.aborted ? (controller.signal.reason ?? thrown) : thrown);
   } finally {
-    clearInterval(heartbeat);
+    keeper.stopHeartbeat();
     clearTimeout(deadlineTimer);
     deps.signal?.removeEventListener('abort', onStop);
   }
@@ -325,34 +321,21 @@ async function runAgent(
 
 /**
  * The job's workspace for one attempt: every write and removal first proves the lease
- * is still this attempt's (a fenced renewal), so a worker that lost it, even one that
- * was paused and does not know yet, cannot change the files (invariant 3).
+ * is still this attempt's, so a worker that lost it, even one that was paused and does
+ * not know yet, cannot change the files (invariant 3).
  */
-function fencedWorkspace(
-  inner: Workspace,
-  lease: Lease,
-  state: StatePort,
-  clock: () => number,
-  leaseMs: number,
-): Workspace {
-  const guard = async () => {
-    if ((await state.renewLease(lease, clock(), leaseMs)) === 'lost') {
-      throw new FanoutError('LEASE_LOST', `lease on ${lease.jobKey} was lost: workspace write refused`, {
-        retryable: true,
-      });
-    }
-  };
+function fencedWorkspace(inner: Workspace, keeper: LeaseKeeper): Workspace {
   return {
     prefix: inner.prefix,
     location: inner.location,
     read: (path) => inner.read(path),
     list: () => inner.list(),
     write: async (path, data) => {
-      await guard();
+      await keeper.prove();
       await inner.write(path, data);
     },
     remove: async (path) => {
-      await guard();
+      await keeper.prove();
       await inner.remove(path);
     },
   };

@@ -72,7 +72,7 @@ describe('scenarios: the invariants under fire', () => {
         workers: 4,
         agent,
         invocationMs: 1500,
-        // Each job's first invocation dies at a random one of its 5 state calls.
+        // Each job's first invocation dies at a random one of its 4 state calls (reserve, lease, settle, outcome).
         state: (_invocation, records) => {
           const body = records[0]?.body ?? '';
           if (killedJobs.has(body)) return h.state;
@@ -81,7 +81,7 @@ describe('scenarios: the invariants under fire', () => {
           killed.push(executed);
           return withFaults(
             h.state,
-            [{ at: 1 + Math.floor(random() * 5), fault: { action: 'kill' } }],
+            [{ at: 1 + Math.floor(random() * 4), fault: { action: 'kill' } }],
             executed,
           );
         },
