@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { redrive } from '../shared/domain/redrive.js';
-import { type AwsClients, openTarget, TARGET_HELP, TARGET_OPTIONS } from './targets.js';
+import { type AwsClients, TARGET_HELP, TARGET_OPTIONS, withTarget } from './targets.js';
 
 export const REDRIVE_HELP = `Usage: fanout redrive <target> [options]
 
@@ -33,11 +33,7 @@ export async function redriveCommand(
     out(REDRIVE_HELP);
     return 0;
   }
-  const target = await openTarget(
-    values.local || values.stack || values['queue-url'] ? values : { ...values, local: true },
-    deps.aws,
-  );
-  try {
+  return withTarget(values, deps.aws, async (target) => {
     const summary = await redrive(await target.letters(), target.state, {
       ...(values['run-id'] ? { runId: values['run-id'] } : {}),
       dryRun: Boolean(values['dry-run']),
@@ -50,7 +46,5 @@ export async function redriveCommand(
     for (const key of summary.redriven) out(`  ${key}`);
     for (const item of summary.left) out(`  left ${item.jobKey ?? item.id}: ${item.reason}`);
     return 0;
-  } finally {
-    await target.close();
-  }
+  });
 }

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { FanoutError } from '../shared/domain/errors.js';
 import { prefixForKey } from '../shared/domain/job.js';
 import { formatCsv, formatReport, reportFromState } from '../shared/domain/report.js';
-import { type AwsClients, openTarget, TARGET_HELP, TARGET_OPTIONS } from './targets.js';
+import { type AwsClients, TARGET_HELP, TARGET_OPTIONS, withTarget } from './targets.js';
 
 export const REPORT_HELP = `Usage: fanout report <target> [options]
 
@@ -37,11 +37,7 @@ export async function reportCommand(
     return 0;
   }
   if (values.json && values.csv) throw new FanoutError('INVALID_INPUT', 'give --json or --csv, not both');
-  const target = await openTarget(
-    values.local || values.stack || values['queue-url'] ? values : { ...values, local: true },
-    deps.aws,
-  );
-  try {
+  return withTarget(values, deps.aws, async (target) => {
     const runId = values['run-id'] ?? (await target.defaultRunId());
     if (!runId) throw new FanoutError('INVALID_INPUT', `no run found in ${target.description}`);
     const run = await target.state.getRun(runId);
@@ -57,7 +53,5 @@ export async function reportCommand(
     else if (values.csv) out(formatCsv(report).trimEnd());
     else out(formatReport(report));
     return 0;
-  } finally {
-    await target.close();
-  }
+  });
 }

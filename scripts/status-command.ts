@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { FanoutError } from '../shared/domain/errors.js';
 import { buildStatus, formatStatus, type StatusSnapshot } from '../shared/domain/status.js';
 import { parseDuration } from '../shared/domain/units.js';
-import { type AwsClients, openTarget, TARGET_HELP, TARGET_OPTIONS, type Target } from './targets.js';
+import { type AwsClients, TARGET_HELP, TARGET_OPTIONS, type Target, withTarget } from './targets.js';
 
 export const STATUS_HELP = `Usage: fanout status <target> [options]
 
@@ -57,11 +57,7 @@ export async function statusCommand(
     return 0;
   }
   const interval = parseDuration(values.interval ?? '2s', '--interval');
-  const target = await openTarget(
-    values.local || values.stack || values['queue-url'] ? values : { ...values, local: true },
-    deps.aws,
-  );
-  try {
+  return withTarget(values, deps.aws, async (target) => {
     if (values.json) {
       out(JSON.stringify(await snapshot(target, values['run-id']), null, 2));
       return 0;
@@ -85,7 +81,5 @@ export async function statusCommand(
     }
     process.off('SIGINT', onSigint);
     return 0;
-  } finally {
-    await target.close();
-  }
+  });
 }

@@ -217,6 +217,24 @@ export async function openTarget(
   return localTarget(stateDir, true);
 }
 
+/**
+ * Opens the target the flags name (the local state dir when they name none), runs
+ * `use` on it, and closes it whatever happens.
+ */
+export async function withTarget<T>(
+  flags: TargetFlags,
+  aws: AwsClients | undefined,
+  use: (target: Target) => Promise<T>,
+): Promise<T> {
+  const named = flags.local || flags.stack || flags['queue-url'];
+  const target = await openTarget(named ? flags : { ...flags, local: true }, aws);
+  try {
+    return await use(target);
+  } finally {
+    await target.close();
+  }
+}
+
 /** The local state dir as a target; through the live `fanout run` if one is running. */
 export async function localTarget(stateDir: string, create: boolean): Promise<Target> {
   const local = await openStateDir(stateDir, { create });

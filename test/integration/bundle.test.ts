@@ -11,7 +11,7 @@ import { DynamoState, ensureTable } from '../../shared/adapters/dynamo-state.js'
 import { embeddedDynamoClient } from '../../shared/adapters/embedded-dynamo.js';
 import { S3WorkspaceStore } from '../../shared/adapters/s3-workspace.js';
 import type { JobMessage } from '../../shared/domain/job.js';
-import { type S3Fixture, type SqsFixture, startS3, startSqs } from '../support/aws-engines.js';
+import { lambdaEnv, type S3Fixture, type SqsFixture, startS3, startSqs } from '../support/aws-engines.js';
 import { type StateFixture, startState } from '../support/engines.js';
 import { synthStack } from '../support/synth.js';
 
@@ -108,34 +108,22 @@ describe('the bundled worker, run in a plain Node process against the embedded e
     const result = await promisify(execFile)(process.execPath, [runner, JSON.stringify(event)], {
       encoding: 'utf8',
       timeout: 60_000,
-      env: {
-        PATH: process.env.PATH,
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'S3RVER',
-        AWS_SECRET_ACCESS_KEY: 'S3RVER',
-        AWS_ENDPOINT_URL_DYNAMODB: dynamo.engine.endpoint,
-        AWS_ENDPOINT_URL_S3: s3.endpoint,
-        AWS_ENDPOINT_URL_SQS: sqs.endpoint,
-        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-        AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        AWS_LAMBDA_LOG_STREAM_NAME: '2026/11/29/[$LATEST]0123456789abcdef',
-        FANOUT_TABLE_NAME: 'fanout-state',
-        FANOUT_BUCKET_NAME: s3.bucket,
-        FANOUT_QUEUE_URL: sqs.queueUrl,
-        FANOUT_DLQ_URL: sqs.deadLetterQueueUrl,
-        FANOUT_MAX_RECEIVE_COUNT: '3',
-        FANOUT_WORKERS: '3',
-        FANOUT_SCRATCH_DIR: scratch,
-        FANOUT_S3_FORCE_PATH_STYLE: 'true',
-        FANOUT_AGENT: JSON.stringify({
-          kind: 'simulate',
-          durationMs: { min: 10, max: 10 },
-          failRate: 0,
-          costMicros: { min: 5000, max: 5000 },
-          seed: 1,
-        }),
-      },
+      env: lambdaEnv(
+        { dynamoEndpoint: dynamo.engine.endpoint, tableName: 'fanout-state', s3, sqs },
+        {
+          AWS_LAMBDA_LOG_STREAM_NAME: '2026/11/29/[$LATEST]0123456789abcdef',
+          FANOUT_MAX_RECEIVE_COUNT: '3',
+          FANOUT_WORKERS: '3',
+          FANOUT_SCRATCH_DIR: scratch,
+          FANOUT_AGENT: JSON.stringify({
+            kind: 'simulate',
+            durationMs: { min: 10, max: 10 },
+            failRate: 0,
+            costMicros: { min: 5000, max: 5000 },
+            seed: 1,
+          }),
+        },
+      ),
     });
     const line = result.stdout.split('\n').find((l) => l.startsWith('RESPONSE '));
     expect(line, result.stderr + result.stdout).toBeDefined();

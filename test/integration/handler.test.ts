@@ -11,7 +11,7 @@ import { emptyDirectory } from '../../shared/adapters/scratch-dir.js';
 import { processBatch } from '../../shared/domain/worker.js';
 import type { Agent } from '../../shared/ports/agent.js';
 import { harness, issues, messageFor, silent } from '../scenarios/harness.js';
-import { type S3Fixture, type SqsFixture, startS3, startSqs } from '../support/aws-engines.js';
+import { lambdaEnv, type S3Fixture, type SqsFixture, startS3, startSqs } from '../support/aws-engines.js';
 import { type StateFixture, startState } from '../support/engines.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -78,34 +78,22 @@ describe('the Lambda handler under a timeout', () => {
     );
     const child = spawn(process.execPath, ['--import', 'tsx', runner, JSON.stringify(event)], {
       cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'S3RVER',
-        AWS_SECRET_ACCESS_KEY: 'S3RVER',
-        AWS_ENDPOINT_URL_DYNAMODB: dynamo.engine.endpoint,
-        AWS_ENDPOINT_URL_S3: s3.endpoint,
-        AWS_ENDPOINT_URL_SQS: sqs.endpoint,
-        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-        AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        FANOUT_TABLE_NAME: 'h-table',
-        FANOUT_BUCKET_NAME: 'h-bucket',
-        FANOUT_QUEUE_URL: sqs.queueUrl,
-        FANOUT_DLQ_URL: sqs.deadLetterQueueUrl,
-        FANOUT_MAX_RECEIVE_COUNT: '10',
-        FANOUT_WORKERS: '2',
-        FANOUT_LEASE_SECONDS: '5',
-        FANOUT_SCRATCH_DIR: join(tmpdir(), `scratch-${process.pid}`),
-        FANOUT_S3_FORCE_PATH_STYLE: 'true',
-        FANOUT_AGENT: JSON.stringify({
-          kind: 'simulate',
-          durationMs: { min: 700, max: 700 },
-          failRate: 0,
-          costMicros: { min: 100, max: 100 },
-          seed: 1,
-        }),
-      },
+      env: lambdaEnv(
+        { dynamoEndpoint: dynamo.engine.endpoint, tableName: 'h-table', s3, sqs },
+        {
+          FANOUT_MAX_RECEIVE_COUNT: '10',
+          FANOUT_WORKERS: '2',
+          FANOUT_LEASE_SECONDS: '5',
+          FANOUT_SCRATCH_DIR: join(tmpdir(), `scratch-${process.pid}`),
+          FANOUT_AGENT: JSON.stringify({
+            kind: 'simulate',
+            durationMs: { min: 700, max: 700 },
+            failRate: 0,
+            costMicros: { min: 100, max: 100 },
+            seed: 1,
+          }),
+        },
+      ),
     });
     let stdout = '';
     child.stdout?.on('data', (chunk) => {

@@ -95,3 +95,31 @@ export async function startSqs(
     },
   };
 }
+
+/**
+ * The environment of a worker Lambda whose AWS is the embedded engines: what the
+ * stack sets, with the SDK pointed at loopback. `extra` sets or overrides variables.
+ */
+export function lambdaEnv(
+  engines: { dynamoEndpoint: string; tableName: string; s3: S3Fixture; sqs: SqsFixture },
+  extra: Record<string, string>,
+): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_ENDPOINT_URL_DYNAMODB: engines.dynamoEndpoint,
+    AWS_ENDPOINT_URL_S3: engines.s3.endpoint,
+    AWS_ENDPOINT_URL_SQS: engines.sqs.endpoint,
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    FANOUT_TABLE_NAME: engines.tableName,
+    FANOUT_BUCKET_NAME: engines.s3.bucket,
+    FANOUT_QUEUE_URL: engines.sqs.queueUrl,
+    FANOUT_DLQ_URL: engines.sqs.deadLetterQueueUrl,
+    FANOUT_S3_FORCE_PATH_STYLE: 'true',
+    ...extra,
+  };
+}
