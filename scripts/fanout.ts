@@ -1,5 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { FanoutError } from '../shared/domain/errors.js';
+import { BENCH_HELP, benchCommand } from './bench-command.js';
 import { REDRIVE_HELP, redriveCommand } from './redrive-command.js';
 import { REPORT_HELP, reportCommand } from './report-command.js';
 import { RUN_HELP, runCommand } from './run-command.js';
@@ -16,6 +17,7 @@ Commands:
   status   the fleet: workers, queue, outcomes, spend, throughput, ETA
   report   one run's jobs and totals, as a table, JSON or CSV
   redrive  put the dead-letter queue's jobs back on the queue
+  bench    measure speedup, overhead, scale and AWS cost (--quick for a short set)
   help     this help, or a command's: fanout help send
 
 Quick start: fanout run --workers 3 --mock-issues 5`;
@@ -26,6 +28,7 @@ const commands: Record<string, { run: (args: string[]) => Promise<number>; help:
   status: { run: (args) => statusCommand(args), help: STATUS_HELP },
   report: { run: (args) => reportCommand(args), help: REPORT_HELP },
   redrive: { run: (args) => redriveCommand(args), help: REDRIVE_HELP },
+  bench: { run: (args) => benchCommand(args), help: BENCH_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

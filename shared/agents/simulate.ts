@@ -60,7 +60,8 @@ export function simulateAgent(options: SimulateOptions): Agent {
     async run(job: JobMessage, workspace: Workspace, context: AgentContext): Promise<AgentResult> {
       const key = jobKey(job.issue);
       const plan = planFor(key, options);
-      const saved = await workspace.read(CHECKPOINT);
+      // Only a continuation can have a checkpoint to resume from.
+      const saved = context.continuation > 0 ? await workspace.read(CHECKPOINT) : undefined;
       const workedBefore = saved
         ? (JSON.parse(Buffer.from(saved).toString('utf8')) as { workedMs: number }).workedMs
         : 0;

@@ -3,7 +3,7 @@ import type { LocalQueue } from '../adapters/local-queue.js';
 import { slotName } from '../domain/job.js';
 import type { WorkerEvent } from '../domain/worker.js';
 import type { BatchResponse, QueueRecord } from '../ports/queue.js';
-import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, InvocationStats, ToWorker, WorkerInit } from './protocol.js';
 
 const WORKER_ENTRY = new URL('./worker-process.ts', import.meta.url);
 const TSX_LOADER = import.meta.resolve('tsx');
@@ -19,7 +19,12 @@ export type DispatchEvent =
 class WorkerProcess {
   private child: ChildProcess;
   private invocation:
-    | { id: number; resolve: (r: BatchResponse) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+    | {
+        id: number;
+        resolve: (r: { response: BatchResponse; stats: InvocationStats }) => void;
+        reject: (e: Error) => void;
+        timer: NodeJS.Timeout;
+      }
     | undefined;
   private nextId = 0;
   readonly ready: Promise<void>;
@@ -74,7 +79,7 @@ class WorkerProcess {
         if (current?.id !== message.id) return;
         this.invocation = undefined;
         clearTimeout(current.timer);
-        current.resolve(message.response);
+        current.resolve({ response: message.response, stats: message.stats });
         break;
       }
       case 'queue': {
@@ -95,7 +100,10 @@ class WorkerProcess {
   }
 
   /** Runs one batch; past the timeout the process is killed, as Lambda ends a timed-out invocation. */
-  invoke(records: QueueRecord[], timeoutMs: number): Promise<BatchResponse> {
+  invoke(
+    records: QueueRecord[],
+    timeoutMs: number,
+  ): Promise<{ response: BatchResponse; stats: InvocationStats }> {
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -144,6 +152,8 @@ export class Dispatcher {
   private lastResultAt: number | undefined;
   /** Jobs that reached an outcome in this session, with the agent's time on each. */
   readonly sessionJobs: { jobKey: string; durationMs: number }[] = [];
+  /** Each invocation's time, calls and memory in its worker process. */
+  readonly invocations: InvocationStats[] = [];
 
   constructor(private readonly options: DispatcherOptions) {}
 
@@ -194,7 +204,8 @@ export class Dispatcher {
       let worker = this.slots[slot] as WorkerProcess;
       onEvent({ type: 'slot', workerId: worker.init.workerId, pid: worker.pid, state: 'busy' });
       try {
-        const response = await worker.invoke(records, timeoutMs);
+        const { response, stats } = await worker.invoke(records, timeoutMs);
+        this.invocations.push(stats);
         const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
         for (const record of records) if (!failed.has(record.messageId)) await queue.delete(record);
         this.lastResultAt = Date.now();

@@ -36,6 +36,8 @@ export interface LocalRunOptions {
   readonly agent?: AgentConfig;
   readonly runId?: string;
   readonly onEvent?: (event: DispatchEvent | RunEvent) => void;
+  /** Count each invocation's calls (for `fanout bench`). */
+  readonly countCalls?: boolean;
   /** Handed the dispatcher once it runs, so a caller (Ctrl-C, a test) can stop it. */
   readonly onDispatcher?: (dispatcher: Dispatcher) => void;
 }
@@ -127,6 +129,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
         leaseMs,
         heartbeatMs: Math.max(100, Math.floor(leaseMs / 3)),
         maxReceiveCount: options.maxReceiveCount,
+        ...(options.countCalls ? { countCalls: true } : {}),
       }),
       onEvent: (event) => options.onEvent?.(event),
     });

@@ -12,6 +12,15 @@ export interface WorkerInit {
   readonly leaseMs: number;
   readonly heartbeatMs: number;
   readonly maxReceiveCount: number;
+  /** Count each invocation's calls to the state table, the workspace and the queue (for `fanout bench`). */
+  readonly countCalls?: boolean;
+}
+
+/** What one invocation cost outside the agent, as measured in the worker process. */
+export interface InvocationStats {
+  readonly elapsedMs: number;
+  readonly calls: { readonly state: number; readonly workspace: number; readonly queue: number };
+  readonly rssBytes: number;
 }
 
 export type ToWorker =
@@ -33,5 +42,10 @@ export type QueueRequest =
 export type FromWorker =
   | { readonly type: 'ready' }
   | { readonly type: 'event'; readonly event: WorkerEvent }
-  | { readonly type: 'result'; readonly id: number; readonly response: BatchResponse }
+  | {
+      readonly type: 'result';
+      readonly id: number;
+      readonly response: BatchResponse;
+      readonly stats: InvocationStats;
+    }
   | { readonly type: 'queue'; readonly requestId: number; readonly request: QueueRequest };

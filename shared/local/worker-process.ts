@@ -48,11 +48,33 @@ function request(queueRequest: QueueRequest): Promise<void> {
 
 type BaseDeps = Omit<WorkerDeps, 'owner' | 'deadline' | 'signal'>;
 
+const calls = { state: 0, workspace: 0, queue: 0 };
+
+/** Counts calls through an adapter (and, for a workspace store, through the workspaces it opens). */
+function counted<T extends object>(inner: T, kind: keyof typeof calls): T {
+  return new Proxy(inner, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      if (property === 'open') return (prefix: string) => counted(value.call(target, prefix), kind);
+      return (...args: unknown[]) => {
+        calls[kind]++;
+        return value.apply(target, args);
+      };
+    },
+  });
+}
+
 function wire(init: WorkerInit): BaseDeps {
+  const state = new DynamoState({
+    tableName: init.tableName,
+    client: embeddedDynamoClient(init.dynamoEndpoint),
+  });
+  const workspaces = new FolderWorkspaceStore(init.workspaceRoot);
   return {
-    state: new DynamoState({ tableName: init.tableName, client: embeddedDynamoClient(init.dynamoEndpoint) }),
-    queue,
-    workspaces: new FolderWorkspaceStore(init.workspaceRoot),
+    state: init.countCalls ? counted(state, 'state') : state,
+    queue: init.countCalls ? counted(queue, 'queue') : queue,
+    workspaces: init.countCalls ? counted(workspaces, 'workspace') : workspaces,
     agent: createAgent(init.agent),
     logger: jsonLogger(init.workerId),
     clock: Date.now,
@@ -131,8 +153,22 @@ process.on('message', (message: ToWorker) => {
         deadline: message.deadline,
         signal: cancel.signal,
       };
+      const started = performance.now();
+      calls.state = 0;
+      calls.workspace = 0;
+      calls.queue = 0;
       processBatch(message.records, deps).then(
-        (response) => send({ type: 'result', id: message.id, response }),
+        (response) =>
+          send({
+            type: 'result',
+            id: message.id,
+            response,
+            stats: {
+              elapsedMs: performance.now() - started,
+              calls: { ...calls },
+              rssBytes: process.memoryUsage().rss,
+            },
+          }),
         (error: unknown) => {
           deps.logger.error('invocation failed', { error: String(error) });
           process.exit(1);

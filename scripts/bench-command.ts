@@ -1,0 +1,312 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { mockIssues } from '../shared/domain/job.js';
+import type { RunReport } from '../shared/domain/report.js';
+import { formatMs } from '../shared/domain/units.js';
+import type { Dispatcher } from '../shared/local/dispatcher.js';
+import { runLocal } from '../shared/local/local-run.js';
+import type { InvocationStats } from '../shared/local/protocol.js';
+import { openStateDir } from '../shared/local/state-dir.js';
+
+export const BENCH_HELP = `Usage: fanout bench [--quick] [--out DIR] [--prices FILE]
+
+Measures the local runtime with the simulate agent on the embedded engines and
+prints the figures; writes DIR/results.json and DIR/report.html (charts).
+
+  1 speedup   10 jobs of 1 s at 1, 2, 3, 5 and 10 workers, beside the seed's figures
+  2 overhead  jobs of zero duration: time outside the agent per job (p50/p95/p99)
+              and the state-table, workspace and queue calls per job
+  3 scale     10,000 jobs of 50 ms on 50 workers, and 1,000: throughput, p99 wait
+              from enqueue to start, peak memory of the runtime and of one worker
+  4 AWS cost  the infrastructure cost of 1,000 jobs on AWS from the counted calls and
+              the price table (bench/aws-prices.json), and the highest job rate one
+              run sustains before one DynamoDB item or partition is the limit
+
+  --quick      a reduced set, under a minute (what CI runs)
+  --out DIR    where results go (default bench/out)
+  --prices F   a price table of your own, shaped like bench/aws-prices.json`;
+
+const SEED = { 1: 10.3, 2: 5.26, 3: 4.2, 5: 2.26 } as Record<number, number>;
+
+interface Prices {
+  region: string;
+  asOf: string;
+  lambda: { requestsPerMillion: number; gbSecondArm64: number };
+  sqs: { requestsPerMillion: number };
+  dynamodb: { writeRequestUnitsPerMillion: number; readRequestUnitsPerMillion: number };
+  s3: { putPerThousand: number; getPerThousand: number };
+  limits: { dynamodbItemWritesPerSecond: number; dynamodbPartitionWritesPerSecond: number };
+}
+
+const percentile = (values: readonly number[], p: number): number => {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+};
+
+interface Measured {
+  report: RunReport;
+  invocations: readonly InvocationStats[];
+  peakRuntimeRss: number;
+  waitsMs: number[];
+}
+
+/** One local run in a fresh state dir, measured. */
+async function measure(options: {
+  jobs: number;
+  workers: number;
+  durationMs: number;
+  countCalls?: boolean;
+}): Promise<Measured> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'fanout-bench-'));
+  let dispatcher: Dispatcher | undefined;
+  let peakRuntimeRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => {
+    peakRuntimeRss = Math.max(peakRuntimeRss, process.memoryUsage().rss);
+  }, 100);
+  try {
+    const report = await runLocal({
+      stateDir,
+      workers: options.workers,
+      batchSize: 1,
+      timeoutMs: 300_000,
+      maxReceiveCount: 3,
+      budgetMicros: 1_000_000_000,
+      issues: mockIssues(options.jobs),
+      agent: {
+        kind: 'simulate',
+        durationMs: { min: options.durationMs, max: options.durationMs },
+        failRate: 0,
+        costMicros: { min: 1000, max: 1000 },
+        seed: 1,
+      },
+      ...(options.countCalls ? { countCalls: true } : {}),
+      onDispatcher: (d) => {
+        dispatcher = d;
+      },
+    });
+    const local = await openStateDir(stateDir, { create: false });
+    const jobs = await local.state.listJobs(report.runId);
+    await local.close();
+    const waitsMs = jobs.map((j) => (j.startedAt ?? 0) - (j.registeredAt ?? 0));
+    return { report, invocations: dispatcher?.invocations ?? [], peakRuntimeRss, waitsMs };
+  } finally {
+    clearInterval(sampler);
+    await rm(stateDir, { recursive: true, force: true });
+  }
+}
+
+export async function benchCommand(
+  args: string[],
+  out: (text: string) => void = console.log,
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      quick: { type: 'boolean' },
+      out: { type: 'string' },
+      prices: { type: 'string' },
+    },
+  });
+  if (values.help) {
+    out(BENCH_HELP);
+    return 0;
+  }
+  const quick = Boolean(values.quick);
+  const outDir = values.out ?? 'bench/out';
+  const prices = JSON.parse(
+    readFileSync(values.prices ?? new URL('../bench/aws-prices.json', import.meta.url), 'utf8'),
+  ) as Prices;
+  const started = Date.now();
+
+  // 1. Speedup against the ideal makespan.
+  const speedupJobs = 10;
+  const speedupMs = quick ? 200 : 1000;
+  const speedup = [];
+  for (const workers of quick ? [1, 2, 5] : [1, 2, 3, 5, 10]) {
+    const { report } = await measure({ jobs: speedupJobs, workers, durationMs: speedupMs });
+    const t = report.timing;
+    speedup.push({
+      workers,
+      wallMs: t.wallMs,
+      idealMs: t.idealMs,
+      speedup: t.speedup,
+      efficiency: t.efficiency,
+      startupMs: t.startupMs,
+      seedWallMs: quick
+        ? undefined
+        : SEED[workers] === undefined
+          ? undefined
+          : (SEED[workers] as number) * 1000,
+    });
+    out(
+      `speedup   ${String(workers).padStart(2)} workers: wall ${formatMs(t.wallMs)}, ideal ${formatMs(t.idealMs)}, ` +
+        `speedup ${t.speedup.toFixed(2)}x, efficiency ${(t.efficiency * 100).toFixed(1)}%` +
+        (SEED[workers] && !quick
+          ? ` (seed: ${SEED[workers]} s, ${((Math.ceil(speedupJobs / workers) / (SEED[workers] as number)) * 100).toFixed(0)}%)`
+          : ''),
+    );
+  }
+
+  // 2. Overhead: jobs of zero duration, so everything measured is control plane.
+  const overheadRun = await measure({ jobs: quick ? 60 : 300, workers: 2, durationMs: 0, countCalls: true });
+  const per = overheadRun.invocations;
+  const overhead = {
+    jobs: per.length,
+    p50Ms: percentile(
+      per.map((i) => i.elapsedMs),
+      50,
+    ),
+    p95Ms: percentile(
+      per.map((i) => i.elapsedMs),
+      95,
+    ),
+    p99Ms: percentile(
+      per.map((i) => i.elapsedMs),
+      99,
+    ),
+    callsPerJob: {
+      state: per.reduce((s, i) => s + i.calls.state, 0) / Math.max(1, per.length),
+      workspace: per.reduce((s, i) => s + i.calls.workspace, 0) / Math.max(1, per.length),
+      queue: per.reduce((s, i) => s + i.calls.queue, 0) / Math.max(1, per.length),
+    },
+  };
+  out(
+    `overhead  ${overhead.jobs} jobs of 0 ms: p50 ${overhead.p50Ms.toFixed(1)} ms, p95 ${overhead.p95Ms.toFixed(1)} ms, ` +
+      `p99 ${overhead.p99Ms.toFixed(1)} ms per job; calls per job: state ${overhead.callsPerJob.state.toFixed(2)}, ` +
+      `workspace ${overhead.callsPerJob.workspace.toFixed(2)}, queue ${overhead.callsPerJob.queue.toFixed(2)}`,
+  );
+
+  // 3. Scale.
+  const scale = [];
+  for (const size of quick
+    ? [{ jobs: 300, workers: 10 }]
+    : [
+        { jobs: 1000, workers: 50 },
+        { jobs: 10_000, workers: 50 },
+      ]) {
+    const t0 = Date.now();
+    const run = await measure({ jobs: size.jobs, workers: size.workers, durationMs: 50 });
+    const done = run.report.totals.DONE;
+    const row = {
+      ...size,
+      done,
+      once: run.report.jobs.every((j) => j.attempts === 1),
+      wallMs: run.report.timing.wallMs,
+      jobsPerSecond: done / (run.report.timing.wallMs / 1000),
+      p99WaitMs: percentile(run.waitsMs, 99),
+      runtimeRssMb: run.peakRuntimeRss / 2 ** 20,
+      workerRssMb: Math.max(0, ...run.invocations.map((i) => i.rssBytes)) / 2 ** 20,
+      totalMs: Date.now() - t0,
+    };
+    scale.push(row);
+    out(
+      `scale     ${size.jobs} jobs of 50 ms on ${size.workers} workers: ${done} DONE${row.once ? ' once each' : ''}, ` +
+        `${row.jobsPerSecond.toFixed(0)} jobs/s, p99 enqueue-to-start ${formatMs(row.p99WaitMs)}, ` +
+        `runtime ${row.runtimeRssMb.toFixed(0)} MB, one worker ${row.workerRssMb.toFixed(0)} MB`,
+    );
+  }
+
+  // 4. AWS cost of 1,000 jobs, without the agent. On Lambda each invocation also takes
+  // and gives back its worker slot (2 writes); send registers and marks each job (2 writes).
+  const memoryGb = 1;
+  const statePerJob = overhead.callsPerJob.state + 2 + 2;
+  const cost = {
+    lambda:
+      1000 * (prices.lambda.requestsPerMillion / 1e6) +
+      1000 * (overhead.p50Ms / 1000) * memoryGb * prices.lambda.gbSecondArm64,
+    sqs: 1000 * (0.1 + 1 + 1 + overhead.callsPerJob.queue) * (prices.sqs.requestsPerMillion / 1e6),
+    dynamodb: 1000 * statePerJob * (prices.dynamodb.writeRequestUnitsPerMillion / 1e6),
+    s3: 1000 * overhead.callsPerJob.workspace * (prices.s3.putPerThousand / 1000),
+  };
+  const totalPer1000 = cost.lambda + cost.sqs + cost.dynamodb + cost.s3;
+  // The run's budget item takes 2 writes a job (reserve, settle); the slot partition 2 an invocation.
+  const maxJobsPerSecond = prices.limits.dynamodbItemWritesPerSecond / 2;
+  out(
+    `AWS cost  per 1,000 jobs without the agent: $${totalPer1000.toFixed(4)} (Lambda $${cost.lambda.toFixed(4)} ` +
+      `for ${overhead.p50Ms.toFixed(0)} ms at ${memoryGb} GB, SQS $${cost.sqs.toFixed(4)}, DynamoDB $${cost.dynamodb.toFixed(4)} ` +
+      `for ${statePerJob.toFixed(1)} writes a job, S3 $${cost.s3.toFixed(4)}); prices ${prices.region} ${prices.asOf}`,
+  );
+  out(
+    `AWS limit about ${maxJobsPerSecond} jobs/s per run: the run's budget item takes 2 writes a job (reserve, settle) ` +
+      `and one DynamoDB item takes ${prices.limits.dynamodbItemWritesPerSecond} writes/s; the worker-slot partition ` +
+      `(2 writes an invocation) is bound the same way`,
+  );
+
+  const results = {
+    at: new Date().toISOString(),
+    quick,
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    speedup,
+    overhead,
+    scale,
+    aws: {
+      per1000JobsUsd: totalPer1000,
+      breakdownUsd: cost,
+      statePerJob,
+      maxJobsPerSecond,
+      prices: { region: prices.region, asOf: prices.asOf },
+    },
+    tookMs: Date.now() - started,
+  };
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(outDir, 'report.html'), html(results));
+  out(
+    `\nwritten: ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} (took ${formatMs(results.tookMs)})`,
+  );
+  return 0;
+}
+
+/** A self-contained page: speedup and efficiency against workers, overhead percentiles. */
+function html(results: {
+  speedup: { workers: number; speedup: number; efficiency: number }[];
+  overhead: { p50Ms: number; p95Ms: number; p99Ms: number };
+  at: string;
+}): string {
+  const w = 420;
+  const h = 240;
+  const pad = 40;
+  const maxWorkers = Math.max(...results.speedup.map((s) => s.workers));
+  const x = (workers: number) => pad + ((workers - 1) / Math.max(1, maxWorkers - 1)) * (w - 2 * pad);
+  const line = (points: [number, number][], yMax: number) =>
+    points
+      .map(([px, py]) => `${x(px).toFixed(1)},${(h - pad - (py / yMax) * (h - 2 * pad)).toFixed(1)}`)
+      .join(' ');
+  const speedupChart = `<svg width="${w}" height="${h}" role="img" aria-label="speedup against workers">
+    <polyline fill="none" stroke="#999" stroke-dasharray="4" points="${line(
+      results.speedup.map((s) => [s.workers, s.workers]),
+      maxWorkers,
+    )}"/>
+    <polyline fill="none" stroke="#1f6feb" stroke-width="2" points="${line(
+      results.speedup.map((s) => [s.workers, s.speedup]),
+      maxWorkers,
+    )}"/>
+    ${results.speedup.map((s) => `<text x="${x(s.workers)}" y="${h - 10}" font-size="11" text-anchor="middle">${s.workers}</text>`).join('')}
+    <text x="${pad}" y="16" font-size="12">speedup (blue) and ideal (dashed) by workers</text></svg>`;
+  const efficiencyChart = `<svg width="${w}" height="${h}" role="img" aria-label="efficiency against workers">
+    <polyline fill="none" stroke="#2da44e" stroke-width="2" points="${line(
+      results.speedup.map((s) => [s.workers, s.efficiency * 100]),
+      100,
+    )}"/>
+    ${results.speedup.map((s) => `<text x="${x(s.workers)}" y="${h - 10}" font-size="11" text-anchor="middle">${s.workers}</text>`).join('')}
+    <text x="${pad}" y="16" font-size="12">efficiency against the ideal makespan, % (0 to 100)</text></svg>`;
+  const bars = (['p50Ms', 'p95Ms', 'p99Ms'] as const)
+    .map((k, i) => {
+      const v = results.overhead[k];
+      const max = Math.max(1, results.overhead.p99Ms);
+      const bw = (v / max) * (w - 2 * pad);
+      return `<rect x="${pad}" y="${30 + i * 40}" width="${bw.toFixed(1)}" height="24" fill="#bf8700"/><text x="${pad + bw + 6}" y="${47 + i * 40}" font-size="12">${k.slice(0, 3)} ${v.toFixed(1)} ms</text>`;
+    })
+    .join('');
+  const overheadChart = `<svg width="${w}" height="160" role="img" aria-label="overhead percentiles"><text x="${pad}" y="16" font-size="12">control-plane time per job</text>${bars}</svg>`;
+  return `<!doctype html><meta charset="utf-8"><title>fanout bench</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em}svg{border:1px solid #ddd;margin:0 1em 1em 0}</style>
+<h1>fanout bench</h1><p>${results.at}</p>${speedupChart}${efficiencyChart}${overheadChart}
+<pre>${JSON.stringify(results, null, 2).replace(/</g, '&lt;')}</pre>`;
+}

@@ -1,0 +1,27 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { benchCommand } from '../../scripts/bench-command.js';
+
+describe('fanout bench --quick (as CI runs it: figures printed, not held to wall-clock limits)', () => {
+  it('measures every section, writes results.json and the page, and every job ran once', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'fanout-bench-out-'));
+    const lines: string[] = [];
+    expect(await benchCommand(['--quick', '--out', out], (line) => lines.push(line))).toBe(0);
+    process.stdout.write(`${lines.join('\n')}\n`);
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(results.speedup.map((s: { workers: number }) => s.workers)).toEqual([1, 2, 5]);
+    for (const s of results.speedup) {
+      expect(s.efficiency).toBeGreaterThan(0);
+      expect(s.efficiency).toBeLessThanOrEqual(1);
+    }
+    // The lifecycle's calls, counted: lease, reservation, settlement, outcome; one workspace write.
+    expect(results.overhead.callsPerJob).toEqual({ state: 4, workspace: 1, queue: 0 });
+    expect(results.scale[0]).toMatchObject({ jobs: 300, done: 300, once: true });
+    expect(results.aws.per1000JobsUsd).toBeGreaterThan(0);
+    expect(results.aws.maxJobsPerSecond).toBe(500);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/<svg[\s\S]*speedup[\s\S]*efficiency/);
+  }, 120_000);
+});
