@@ -82,6 +82,9 @@ export class LiveTable {
         } else if (e.type === 'returned') {
           Object.assign(row, { state: 'idle', jobKey: undefined });
           this.line(`${event.workerId} returned ${e.jobKey} to the queue (${e.reason})`);
+        } else if (e.type === 'continued') {
+          Object.assign(row, { state: 'idle', jobKey: undefined });
+          this.line(`${event.workerId} checkpointed ${e.jobKey}; continuation ${e.continuation} queued`);
         } else {
           this.line(`${event.workerId} deferred ${e.jobKey}: another worker holds its lease`);
         }

@@ -22,6 +22,10 @@ export function recordMetrics(metrics: Metrics): (event: WorkerEvent) => void {
       metrics.addMetric('LeaseConflicts', MetricUnit.Count, 1);
       return;
     }
+    if (event.type === 'continued') {
+      metrics.addMetric('Continuations', MetricUnit.Count, 1);
+      return;
+    }
     if (event.type !== 'finished') return;
     const name = { DONE: 'JobsDone', FAILED: 'JobsFailed', SKIPPED: 'JobsSkipped' }[event.status];
     metrics.addMetric(name, MetricUnit.Count, 1);
