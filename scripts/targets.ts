@@ -182,6 +182,8 @@ function awsTarget(description: string, outputs: StackOutputs, clients: AwsClien
 export async function openTarget(
   flags: TargetFlags,
   clients: AwsClients = defaultClients(),
+  /** Create the local state dir if it does not exist (send does; status, report and redrive do not). */
+  createLocal = true,
 ): Promise<Target> {
   const chosen = [flags.local, flags.stack, flags['queue-url']].filter(Boolean).length;
   if (chosen !== 1) {
@@ -214,7 +216,7 @@ export async function openTarget(
     );
   }
   const stateDir = flags['state-dir'] ?? '.fanout';
-  return localTarget(stateDir, true);
+  return localTarget(stateDir, createLocal);
 }
 
 /**
@@ -227,7 +229,7 @@ export async function withTarget<T>(
   use: (target: Target) => Promise<T>,
 ): Promise<T> {
   const named = flags.local || flags.stack || flags['queue-url'];
-  const target = await openTarget(named ? flags : { ...flags, local: true }, aws);
+  const target = await openTarget(named ? flags : { ...flags, local: true }, aws, false);
   try {
     return await use(target);
   } finally {
