@@ -256,7 +256,7 @@ export async function benchCommand(
   };
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(outDir, 'report.html'), html(results));
+  writeFileSync(join(outDir, 'report.html'), benchPage(results));
   out(
     `\nwritten: ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} (took ${formatMs(results.tookMs)})`,
   );
@@ -264,7 +264,7 @@ export async function benchCommand(
 }
 
 /** A self-contained page: speedup and efficiency against workers, overhead percentiles. */
-function html(results: {
+export function benchPage(results: {
   speedup: { workers: number; speedup: number; efficiency: number }[];
   overhead: { p50Ms: number; p95Ms: number; p99Ms: number };
   at: string;
@@ -288,6 +288,8 @@ function html(results: {
       maxWorkers,
     )}"/>
     ${results.speedup.map((s) => `<text x="${x(s.workers)}" y="${h - 10}" font-size="11" text-anchor="middle">${s.workers}</text>`).join('')}
+    ${results.speedup.map((s) => `<text x="${x(s.workers)}" y="${(h - pad - (s.speedup / maxWorkers) * (h - 2 * pad) - 6).toFixed(1)}" font-size="10" text-anchor="middle">${s.speedup.toFixed(2)}x</text>`).join('')}
+    <text x="4" y="${pad + 4}" font-size="10">${maxWorkers}x</text><text x="4" y="${h - pad}" font-size="10">0</text>
     <text x="${pad}" y="16" font-size="12">speedup (blue) and ideal (dashed) by workers</text></svg>`;
   const efficiencyChart = `<svg width="${w}" height="${h}" role="img" aria-label="efficiency against workers">
     <polyline fill="none" stroke="#2da44e" stroke-width="2" points="${line(
@@ -295,12 +297,14 @@ function html(results: {
       100,
     )}"/>
     ${results.speedup.map((s) => `<text x="${x(s.workers)}" y="${h - 10}" font-size="11" text-anchor="middle">${s.workers}</text>`).join('')}
-    <text x="${pad}" y="16" font-size="12">efficiency against the ideal makespan, % (0 to 100)</text></svg>`;
+    ${results.speedup.map((s) => `<text x="${x(s.workers)}" y="${(h - pad - s.efficiency * (h - 2 * pad) + 16).toFixed(1)}" font-size="10" text-anchor="middle">${(s.efficiency * 100).toFixed(1)}%</text>`).join('')}
+    <text x="4" y="${pad + 4}" font-size="10">100%</text><text x="4" y="${h - pad}" font-size="10">0</text>
+    <text x="${pad}" y="16" font-size="12">efficiency against the ideal makespan, by workers</text></svg>`;
   const bars = (['p50Ms', 'p95Ms', 'p99Ms'] as const)
     .map((k, i) => {
       const v = results.overhead[k];
       const max = Math.max(1, results.overhead.p99Ms);
-      const bw = (v / max) * (w - 2 * pad);
+      const bw = (v / max) * (w - 2 * pad - 90);
       return `<rect x="${pad}" y="${30 + i * 40}" width="${bw.toFixed(1)}" height="24" fill="#bf8700"/><text x="${pad + bw + 6}" y="${47 + i * 40}" font-size="12">${k.slice(0, 3)} ${v.toFixed(1)} ms</text>`;
     })
     .join('');
