@@ -1,0 +1,39 @@
+import { FanoutError } from '../domain/errors.js';
+import type { ContentBlock, Model, ModelRequest, ModelResponse } from '../ports/model.js';
+
+/** One canned answer: what the model says (text and tool calls), and optionally what it was billed. */
+export interface ScriptedTurn {
+  readonly content: readonly ContentBlock[];
+  readonly usage?: { inputTokens: number; outputTokens: number };
+}
+
+/**
+ * A model that answers from a list, in order: for tests and offline demos. Usage is
+ * the script's, or estimated from the request and the answer like a real model's.
+ */
+export function scriptedModel(id: string, turns: readonly ScriptedTurn[]): Model & { calls: ModelRequest[] } {
+  const calls: ModelRequest[] = [];
+  return {
+    id,
+    calls,
+    async converse(request: ModelRequest): Promise<ModelResponse> {
+      const turn = turns[calls.length];
+      calls.push(structuredClone(request)); // as sent: the conversation goes on changing
+      if (!turn)
+        throw new FanoutError(
+          'AGENT_FAILED',
+          `the scripted model ${id} has no answer for call ${calls.length}`,
+        );
+      const usage = turn.usage ?? {
+        inputTokens: Math.ceil(JSON.stringify(request).length / 4),
+        outputTokens: Math.ceil(JSON.stringify(turn.content).length / 4),
+      };
+      const usesTools = turn.content.some((block) => 'toolUse' in block);
+      return {
+        message: { role: 'assistant', content: turn.content },
+        stopReason: usesTools ? 'tool_use' : 'end_turn',
+        usage,
+      };
+    },
+  };
+}
