@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { readIssuesFile } from '../shared/adapters/issues-file.js';
+import type { AgentConfig } from '../shared/agents/index.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import { type Issue, mockIssues } from '../shared/domain/job.js';
 import { formatReport } from '../shared/domain/report.js';
@@ -28,6 +29,12 @@ Run:
   --max-receive-count N  deliveries before a message goes to the dead-letter queue (default 3)
   --state-dir PATH       where state, queue and workspaces live (default .fanout)
   --run-id ID            name the run (default: generated)
+
+The agent:
+  --agent NAME           simulate (default) or llm
+  --model ID             llm: the model (scripted:demo runs offline on mock issues)
+  --max-cost-per-job-usd USD   llm: a job's own spending cap (default 2)
+  --max-steps N          llm: model calls per job (default 30)
 
 The simulate agent:
   --duration D           time per job: 1s, 250ms, 2m or a range 1s-3s (default 1s-3s)
@@ -58,6 +65,10 @@ export async function runCommand(args: string[]): Promise<number> {
       'fail-rate': { type: 'string' },
       'cost-usd': { type: 'string' },
       seed: { type: 'string' },
+      agent: { type: 'string' },
+      model: { type: 'string' },
+      'max-cost-per-job-usd': { type: 'string' },
+      'max-steps': { type: 'string' },
     },
   });
   if (values.help) {
@@ -83,7 +94,31 @@ export async function runCommand(args: string[]): Promise<number> {
     issues = mockIssues(integer(values['mock-issues'], '--mock-issues', 0, 1, 100_000));
   if (values['issues-file'] !== undefined) issues = await readIssuesFile(values['issues-file']);
 
-  const agentFlagGiven = ['duration', 'fail-rate', 'cost-usd', 'seed'].some((flag) => flag in values);
+  const agentFlagGiven = ['duration', 'fail-rate', 'cost-usd', 'seed', 'agent', 'model'].some(
+    (flag) => flag in values,
+  );
+  const agentName = values.agent ?? 'simulate';
+  if (agentName !== 'simulate' && agentName !== 'llm') {
+    throw new FanoutError('INVALID_INPUT', `--agent must be simulate or llm, not "${agentName}"`);
+  }
+  if (agentName === 'llm' && values.model !== 'scripted:demo') {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `--agent llm needs --model scripted:demo in this version (the offline demo); Bedrock models come with the Bedrock adapter${values.model ? `, not "${values.model}"` : ''}`,
+    );
+  }
+  const agent: AgentConfig =
+    agentName === 'llm'
+      ? {
+          kind: 'llm',
+          model: values.model as string,
+          maxSteps: integer(values['max-steps'], '--max-steps', 30, 1, 500),
+          maxOutputTokens: 4096,
+          maxCostPerJobMicros: usdToMicros(
+            decimal(values['max-cost-per-job-usd'], '--max-cost-per-job-usd', 2, 0, 10_000),
+          ),
+        }
+      : { kind: 'simulate', durationMs, failRate, costMicros, seed };
   const table = new LiveTable(process.stdout, Boolean(process.stdout.isTTY));
   let dispatcher: Dispatcher | undefined;
   let interrupts = 0;
@@ -110,7 +145,7 @@ export async function runCommand(args: string[]): Promise<number> {
       budgetMicros: usdToMicros(budgetUsd),
       issues,
       // Agent flags set a new run's agent; on a resumed run only the ones given change it.
-      ...(agentFlagGiven ? { agent: { kind: 'simulate', durationMs, failRate, costMicros, seed } } : {}),
+      ...(agentFlagGiven ? { agent } : {}),
       ...(values['run-id'] ? { runId: values['run-id'] } : {}),
       onDispatcher: (d) => {
         dispatcher = d;

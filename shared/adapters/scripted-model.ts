@@ -8,7 +8,7 @@ export interface ScriptedTurn {
 }
 
 /**
- * A model that answers from a list, in order: for tests and offline demos. Usage is
+ * A model that answers from a list, turn by turn: for tests and offline demos. Usage is
  * the script's, or estimated from the request and the answer like a real model's.
  */
 export function scriptedModel(id: string, turns: readonly ScriptedTurn[]): Model & { calls: ModelRequest[] } {
@@ -17,13 +17,17 @@ export function scriptedModel(id: string, turns: readonly ScriptedTurn[]): Model
     id,
     calls,
     async converse(request: ModelRequest): Promise<ModelResponse> {
-      const turn = turns[calls.length];
+      // The answer is chosen by the conversation's own position, so one model serves many
+      // conversations, and a resumed one, as a real model does.
+      const position = request.messages.filter((message) => message.role === 'assistant').length;
+      const turn = turns[position];
       calls.push(structuredClone(request)); // as sent: the conversation goes on changing
-      if (!turn)
+      if (!turn) {
         throw new FanoutError(
           'AGENT_FAILED',
-          `the scripted model ${id} has no answer for call ${calls.length}`,
+          `the scripted model ${id} has no answer for turn ${position + 1}`,
         );
+      }
       const usage = turn.usage ?? {
         inputTokens: Math.ceil(JSON.stringify(request).length / 4),
         outputTokens: Math.ceil(JSON.stringify(turn.content).length / 4),

@@ -1,5 +1,10 @@
 import { z } from 'zod';
+import { scriptedModel } from '../adapters/scripted-model.js';
+import { FanoutError } from '../domain/errors.js';
 import type { Agent } from '../ports/agent.js';
+import { DEMO_SCRIPT, seedDemoSnapshot } from './demo.js';
+import { llmAgent } from './llm.js';
+import { loadPriceTable, priceOf } from './pricing.js';
 import { simulateAgent } from './simulate.js';
 
 const range = z
@@ -14,6 +19,16 @@ export const AgentConfigSchema = z.discriminatedUnion('kind', [
     failRate: z.number().min(0).max(1),
     costMicros: range,
     seed: z.number().int().nonnegative(),
+  }),
+  z.object({
+    kind: z.literal('llm'),
+    /** A model id of the price table; `scripted:demo` is the offline demo. */
+    model: z.string().min(1),
+    maxSteps: z.number().int().min(1).max(500).default(30),
+    maxOutputTokens: z.number().int().min(1).max(64_000).default(4096),
+    maxCostPerJobMicros: z.number().int().nonnegative().default(2_000_000),
+    /** A price table of the user's own (path); the one kept with the code otherwise. */
+    prices: z.string().optional(),
   }),
 ]);
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
@@ -30,5 +45,30 @@ export function createAgent(config: AgentConfig): Agent {
   switch (config.kind) {
     case 'simulate':
       return simulateAgent(config);
+    case 'llm': {
+      const price = priceOf(loadPriceTable(config.prices), config.model);
+      if (config.model !== 'scripted:demo') {
+        throw new FanoutError(
+          'INVALID_INPUT',
+          `model "${config.model}": only scripted:demo runs in this version; the Bedrock adapter is the next step`,
+        );
+      }
+      return llmAgent({
+        model: scriptedModel(config.model, DEMO_SCRIPT),
+        price,
+        maxSteps: config.maxSteps,
+        maxOutputTokens: config.maxOutputTokens,
+        maxCostPerJobMicros: config.maxCostPerJobMicros,
+        prepare: async (job, workspace) => {
+          if (!job.issue.repo.startsWith('mock/')) {
+            throw new FanoutError(
+              'AGENT_FAILED',
+              `the demo has a snapshot of mock/* repositories only, not ${job.issue.repo}`,
+            );
+          }
+          await seedDemoSnapshot(workspace);
+        },
+      });
+    }
   }
 }

@@ -17,6 +17,8 @@ export interface LlmAgentOptions {
   readonly maxOutputTokens?: number;
   /** The job's own spending cap, whatever is left of the run's budget. @default 2 USD */
   readonly maxCostPerJobMicros?: number;
+  /** Puts the repository snapshot into the workspace before the first step (the worker's part). */
+  readonly prepare?: (job: JobMessage, workspace: Workspace) => Promise<void>;
 }
 
 const CHECKPOINT = 'agent/checkpoint.json';
@@ -59,6 +61,7 @@ export function llmAgent(options: LlmAgentOptions): Agent {
             steps: 0,
             spentMicros: 0,
           };
+      if (!saved) await options.prepare?.(job, workspace);
       const tools: ToolState = { originals: state.originals };
       const save = () => workspace.write(CHECKPOINT, JSON.stringify(state));
 

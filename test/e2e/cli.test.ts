@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,5 +99,47 @@ describe('fanout command line', () => {
     expect(result.stdout).toMatch(/worker-0[12] DONE mock\/backlog#3/);
     expect(result.stdout).toMatch(/done 3 {2}failed 0 {2}skipped 0/);
     expect(result.stdout).toMatch(/efficiency \d+\.\d% of the ideal makespan/);
+  });
+
+  it('runs the llm agent offline on the scripted demo model, with its cost per job', () => {
+    const stateDir = join(dir, 'llm');
+    const result = fanout(
+      'run',
+      '--agent',
+      'llm',
+      '--model',
+      'scripted:demo',
+      '--mock-issues',
+      '2',
+      '--workers',
+      '2',
+      '--state-dir',
+      stateDir,
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/worker-0[12] DONE mock\/backlog#1 \d+ms \$0\.0093/);
+    expect(result.stdout).toMatch(/done 2 {2}failed 0/);
+    const run = JSON.parse(readFileSync(join(stateDir, 'current-run.json'), 'utf8')).runId;
+    const patch = readFileSync(
+      join(stateDir, 'workspaces/runs', run, 'jobs/mock/backlog/2/agent/diff.patch'),
+      'utf8',
+    );
+    expect(patch).toContain("+export const greet = (name: string) => 'Hello, ' + name;");
+  });
+
+  it('says which models run in this version', () => {
+    const result = fanout(
+      'run',
+      '--agent',
+      'llm',
+      '--model',
+      'anthropic.claude-sonnet-4-20250514-v1:0',
+      '--mock-issues',
+      '1',
+      '--state-dir',
+      join(dir, 'llm2'),
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--agent llm needs --model scripted:demo in this version/);
   });
 });

@@ -9,7 +9,7 @@ import { mockIssues } from '../../shared/domain/job.js';
 import type { Dispatcher } from '../../shared/local/dispatcher.js';
 import { type LocalRunOptions, runLocal } from '../../shared/local/local-run.js';
 
-const simulate = (overrides: Partial<AgentConfig> = {}): AgentConfig => ({
+const simulate = (overrides: Partial<Extract<AgentConfig, { kind: 'simulate' }>> = {}): AgentConfig => ({
   kind: 'simulate',
   durationMs: { min: 50, max: 50 },
   failRate: 0,

@@ -1,0 +1,35 @@
+import type { ScriptedTurn } from '../adapters/scripted-model.js';
+import type { Workspace } from '../ports/workspace.js';
+import { REPO_DIR } from './tools.js';
+
+/**
+ * The offline demo: mock repositories (mock/*) have this small snapshot, and the
+ * model `scripted:demo` works on it as a real model would, through the same tools,
+ * reservations and checkpoints, so `fanout run --agent llm --model scripted:demo`
+ * shows the whole agent path without an account or a network.
+ */
+export const DEMO_SNAPSHOT: Record<string, string> = {
+  'README.md': '# backlog\n\nA small service.\n',
+  'src/greet.ts': "export const greet = (name: string) => 'Helo, ' + name;\n",
+};
+
+export async function seedDemoSnapshot(workspace: Workspace): Promise<void> {
+  for (const [path, content] of Object.entries(DEMO_SNAPSHOT))
+    await workspace.write(`${REPO_DIR}/${path}`, content);
+}
+
+const use = (
+  toolUseId: string,
+  name: string,
+  input: Record<string, unknown>,
+  text?: string,
+): ScriptedTurn => ({
+  content: [...(text ? [{ text }] : []), { toolUse: { toolUseId, name, input } }],
+});
+
+export const DEMO_SCRIPT: readonly ScriptedTurn[] = [
+  use('demo-1', 'search', { text: 'Helo' }, 'Looking for the typo the issue describes.'),
+  use('demo-2', 'read_file', { path: 'src/greet.ts' }),
+  use('demo-3', 'edit_file', { path: 'src/greet.ts', oldText: "'Helo, '", newText: "'Hello, '" }),
+  use('demo-4', 'finish', { summary: 'Fix the greeting: "Helo" -> "Hello".' }),
+];
