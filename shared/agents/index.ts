@@ -50,7 +50,7 @@ export function createAgent(config: AgentConfig): Agent {
       if (config.model !== 'scripted:demo') {
         throw new FanoutError(
           'INVALID_INPUT',
-          `model "${config.model}": only scripted:demo runs in this version; the Bedrock adapter is the next step`,
+          `model "${config.model}": only scripted:demo runs in this version: the Bedrock adapter is built, but fetching snapshots of GitHub repositories, which it needs, is not yet`,
         );
       }
       return llmAgent({
