@@ -156,7 +156,7 @@ describe('the llm agent, on a scripted model', () => {
         tool('3', 'read_file', { path: 'a.txt' }),
         tool('4', 'finish', { summary: 'done' }),
       ]);
-      // Each call takes 200 ms; an invocation has 800 ms and asks for a checkpoint 500 ms before its end.
+      // Each call takes 200 ms; an invocation has 1.5 s and asks for a checkpoint 1 s before its end.
       const slow = {
         ...inner,
         converse: async (...args: Parameters<typeof inner.converse>) => {
@@ -167,8 +167,8 @@ describe('the llm agent, on a scripted model', () => {
       const { invocations } = await h.drain({
         workers: 1,
         agent: llmAgent({ model: slow, price }),
-        invocationMs: 800,
-        deps: () => ({ checkpointMarginMs: 500 }),
+        invocationMs: 1500,
+        deps: () => ({ checkpointMarginMs: 1000 }),
       });
       const [job] = await h.state.listJobs(h.runId);
       expect(invocations).toBeGreaterThan(1);
