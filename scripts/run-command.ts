@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { readIssuesFile } from '../shared/adapters/issues-file.js';
 import type { AgentConfig } from '../shared/agents/index.js';
+import { loadPriceTable, priceOf } from '../shared/agents/pricing.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import { type Issue, mockIssues } from '../shared/domain/job.js';
 import { formatReport } from '../shared/domain/report.js';
@@ -32,7 +33,9 @@ Run:
 
 The agent:
   --agent NAME           simulate (default) or llm
-  --model ID             llm: the model (scripted:demo runs offline on mock issues)
+  --model ID             llm: scripted:demo (offline, mock issues) or a Bedrock model id of
+                         shared/agents/model-prices.json (AWS credentials; GITHUB_TOKEN for
+                         private repositories). The patch stays in the job's workspace.
   --max-cost-per-job-usd USD   llm: a job's own spending cap (default 2)
   --max-steps N          llm: model calls per job (default 30)
 
@@ -101,12 +104,13 @@ export async function runCommand(args: string[]): Promise<number> {
   if (agentName !== 'simulate' && agentName !== 'llm') {
     throw new FanoutError('INVALID_INPUT', `--agent must be simulate or llm, not "${agentName}"`);
   }
-  if (agentName === 'llm' && values.model !== 'scripted:demo') {
+  if (agentName === 'llm' && !values.model) {
     throw new FanoutError(
       'INVALID_INPUT',
-      `--agent llm needs --model scripted:demo in this version (the offline demo); Bedrock models come with the Bedrock adapter${values.model ? `, not "${values.model}"` : ''}`,
+      '--agent llm needs --model: scripted:demo (offline) or a Bedrock model id of the price table',
     );
   }
+  if (agentName === 'llm') priceOf(loadPriceTable(), values.model as string); // an unknown model fails here, before anything starts
   const agent: AgentConfig =
     agentName === 'llm'
       ? {

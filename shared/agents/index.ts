@@ -1,4 +1,7 @@
+import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { z } from 'zod';
+import { BedrockModel } from '../adapters/bedrock-model.js';
+import { fetchSnapshot } from '../adapters/github-snapshot.js';
 import { scriptedModel } from '../adapters/scripted-model.js';
 import { FanoutError } from '../domain/errors.js';
 import type { Agent } from '../ports/agent.js';
@@ -41,32 +44,45 @@ export const DEFAULT_AGENT: AgentConfig = {
   seed: 42,
 };
 
-export function createAgent(config: AgentConfig): Agent {
+/** What the worker holds for its agent and never hands to it: the GitHub token, the API root. */
+export interface AgentWiring {
+  readonly githubToken?: string;
+  readonly githubApiUrl?: string;
+}
+
+export function createAgent(config: AgentConfig, wiring: AgentWiring = {}): Agent {
   switch (config.kind) {
     case 'simulate':
       return simulateAgent(config);
     case 'llm': {
       const price = priceOf(loadPriceTable(config.prices), config.model);
-      if (config.model !== 'scripted:demo') {
-        throw new FanoutError(
-          'INVALID_INPUT',
-          `model "${config.model}": only scripted:demo runs in this version: the Bedrock adapter is built, but fetching snapshots of GitHub repositories, which it needs, is not yet`,
-        );
-      }
+      const demo = config.model === 'scripted:demo';
       return llmAgent({
-        model: scriptedModel(config.model, DEMO_SCRIPT),
+        model: demo
+          ? scriptedModel(config.model, DEMO_SCRIPT)
+          : new BedrockModel({
+              client: new BedrockRuntimeClient({ maxAttempts: 6, retryMode: 'adaptive' }),
+              modelId: config.model,
+            }),
         price,
         maxSteps: config.maxSteps,
         maxOutputTokens: config.maxOutputTokens,
         maxCostPerJobMicros: config.maxCostPerJobMicros,
+        // The worker fetches the snapshot with its token; the agent only sees the files.
         prepare: async (job, workspace) => {
-          if (!job.issue.repo.startsWith('mock/')) {
-            throw new FanoutError(
-              'AGENT_FAILED',
-              `the demo has a snapshot of mock/* repositories only, not ${job.issue.repo}`,
-            );
+          if (job.issue.repo.startsWith('mock/')) {
+            if (!demo)
+              throw new FanoutError(
+                'AGENT_FAILED',
+                `${job.issue.repo} is a mock repository: use --model scripted:demo`,
+              );
+            await seedDemoSnapshot(workspace);
+            return;
           }
-          await seedDemoSnapshot(workspace);
+          await fetchSnapshot(job.issue.repo, workspace, {
+            ...(wiring.githubToken ? { token: wiring.githubToken } : {}),
+            ...(wiring.githubApiUrl ? { baseUrl: wiring.githubApiUrl } : {}),
+          });
         },
       });
     }

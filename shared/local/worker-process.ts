@@ -75,7 +75,10 @@ function wire(init: WorkerInit): BaseDeps {
     state: init.countCalls ? counted(state, 'state') : state,
     queue: init.countCalls ? counted(queue, 'queue') : queue,
     workspaces: init.countCalls ? counted(workspaces, 'workspace') : workspaces,
-    agent: createAgent(init.agent),
+    agent: createAgent(init.agent, {
+      ...(process.env.GITHUB_TOKEN ? { githubToken: process.env.GITHUB_TOKEN } : {}),
+      ...(process.env.GITHUB_API_URL ? { githubApiUrl: process.env.GITHUB_API_URL } : {}),
+    }),
     logger: jsonLogger(init.workerId),
     clock: Date.now,
     workerId: init.workerId,

@@ -127,19 +127,21 @@ describe('fanout command line', () => {
     expect(patch).toContain("+export const greet = (name: string) => 'Hello, ' + name;");
   });
 
-  it('says which models run in this version', () => {
+  it('refuses a model the price table does not know, before anything starts', () => {
+    const stateDir = join(dir, 'llm2');
     const result = fanout(
       'run',
       '--agent',
       'llm',
       '--model',
-      'anthropic.claude-sonnet-4-20250514-v1:0',
+      'acme.unknown-model-v1',
       '--mock-issues',
       '1',
       '--state-dir',
-      join(dir, 'llm2'),
+      stateDir,
     );
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/--agent llm needs --model scripted:demo in this version/);
+    expect(result.stderr).toMatch(/no price for model "acme.unknown-model-v1" in the price table/);
+    expect(existsSync(stateDir)).toBe(false);
   });
 });

@@ -189,3 +189,68 @@ describe('issue text', () => {
     );
   });
 });
+
+describe('the llm agent on Bedrock (mocked at the SDK seam) and a GitHub snapshot (local GitHub)', () => {
+  it('fetches the snapshot with the worker token, converses, and leaves the patch; the token reaches no model call', async () => {
+    const { BedrockRuntimeClient, ConverseCommand } = await import('@aws-sdk/client-bedrock-runtime');
+    const { mockClient } = await import('aws-sdk-client-mock');
+    const { createAgent } = await import('../../shared/agents/index.js');
+    const { startFakeGitHub } = await import('../support/fake-github.js');
+    const { tarball } = await import('../support/tarball.js');
+    const gh = await startFakeGitHub({
+      repos: {},
+      tarballs: {
+        'acme/api': tarball([{ path: 'acme-api-1/src/greet.ts', content: 'export const greet = "Helo";\n' }]),
+      },
+    });
+    const bedrock = mockClient(BedrockRuntimeClient);
+    const answer = (toolUseId: string, name: string, input: Record<string, unknown>) => ({
+      // The SDK types a tool's input as a DocumentType.
+      output: {
+        message: {
+          role: 'assistant' as const,
+          content: [{ toolUse: { toolUseId, name, input: input as never } }],
+        },
+      },
+      stopReason: 'tool_use' as const,
+      usage: { inputTokens: 1000, outputTokens: 100, totalTokens: 1100 },
+      metrics: { latencyMs: 1 },
+    });
+    bedrock
+      .on(ConverseCommand)
+      .resolvesOnce(answer('a', 'read_file', { path: 'src/greet.ts' }))
+      .resolvesOnce(answer('b', 'edit_file', { path: 'src/greet.ts', oldText: '"Helo"', newText: '"Hello"' }))
+      .resolvesOnce(answer('c', 'finish', { summary: 'typo' }));
+    const h = await harness({});
+    try {
+      await h.queue.send([
+        { id: 'j', body: JSON.stringify({ v: 1, runId: h.runId, issue: issue(), sentAt: 0 }) },
+      ]);
+      const agent = createAgent(
+        {
+          kind: 'llm',
+          model: 'anthropic.claude-sonnet-4-20250514-v1:0',
+          maxSteps: 10,
+          maxOutputTokens: 1000,
+          maxCostPerJobMicros: 1_000_000,
+        },
+        { githubToken: 'ghp_worker_only', githubApiUrl: gh.baseUrl },
+      );
+      await h.drain({ workers: 1, agent });
+      const [job] = await h.state.listJobs(h.runId);
+      expect(job).toMatchObject({ status: 'DONE', costMicros: 3 * CALL });
+      expect(gh.requests.find((r) => r.path.includes('/tarball'))?.authorization).toBe(
+        'token ghp_worker_only',
+      );
+      const calls = bedrock.commandCalls(ConverseCommand);
+      expect(calls).toHaveLength(3);
+      expect(JSON.stringify(calls.map((c) => c.args[0].input))).not.toContain('ghp_worker_only');
+      const ws = h.workspaces.open(`runs/${h.runId}/jobs/acme/api/7/`);
+      expect(text(await ws.read('agent/diff.patch'))).toContain('+export const greet = "Hello";');
+    } finally {
+      bedrock.restore();
+      await gh.close();
+      await h.close();
+    }
+  });
+});

@@ -15,6 +15,8 @@ export interface FakeGitHubOptions {
   /** Answer the nth request (1-based) with a 403 primary rate limit whose reset is `resetInSeconds` away. */
   readonly rateLimitOnRequest?: number;
   readonly resetInSeconds?: number;
+  /** The gzipped tarball of each repository (GET /repos/{owner}/{repo}/tarball/{ref}). */
+  readonly tarballs?: Record<string, Buffer>;
   /** Tokens answered 401, and tokens answered 403 (valid but without access). */
   readonly badTokens?: string[];
   readonly noAccessTokens?: string[];
@@ -44,6 +46,14 @@ export async function startFakeGitHub(options: FakeGitHubOptions) {
         { message: 'API rate limit exceeded' },
         { 'x-ratelimit-remaining': '0', 'x-ratelimit-limit': '60', 'x-ratelimit-reset': String(reset) },
       );
+    }
+    const tar = /^\/repos\/([^/]+)\/([^/]+)\/tarball(\/.*)?$/.exec(url.pathname);
+    if (tar) {
+      const archive = options.tarballs?.[`${tar[1]}/${tar[2]}`];
+      if (!archive) return json(404, { message: 'Not Found' });
+      res.writeHead(200, { 'content-type': 'application/x-gzip' });
+      res.end(archive);
+      return;
     }
     const match = /^\/repos\/([^/]+)\/([^/]+)\/issues$/.exec(url.pathname);
     const items = match ? options.repos[`${match[1]}/${match[2]}`] : undefined;
