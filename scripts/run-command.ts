@@ -38,6 +38,9 @@ The agent:
                          private repositories). The patch stays in the job's workspace.
   --max-cost-per-job-usd USD   llm: a job's own spending cap (default 2)
   --max-steps N          llm: model calls per job (default 30)
+  --publish MODE         llm: none (default: the patch stays in the workspace), comment
+                         (summary and patch on the issue) or pr (a draft pull request
+                         from branch fanout/issue-N); needs GITHUB_TOKEN with write access
 
 The simulate agent:
   --duration D           time per job: 1s, 250ms, 2m or a range 1s-3s (default 1s-3s)
@@ -48,6 +51,12 @@ The simulate agent:
 Ctrl-C once stops taking new work and lets running jobs finish; twice returns
 them to the queue at once. Either way the report is written and the next
 \`fanout run\` resumes.`;
+
+function publishMode(value: string | undefined): 'none' | 'comment' | 'pr' {
+  if (value === undefined || value === 'none' || value === 'comment' || value === 'pr')
+    return value ?? 'none';
+  throw new FanoutError('INVALID_INPUT', `--publish must be none, comment or pr, not "${value}"`);
+}
 
 export async function runCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -72,6 +81,7 @@ export async function runCommand(args: string[]): Promise<number> {
       model: { type: 'string' },
       'max-cost-per-job-usd': { type: 'string' },
       'max-steps': { type: 'string' },
+      publish: { type: 'string' },
     },
   });
   if (values.help) {
@@ -121,6 +131,7 @@ export async function runCommand(args: string[]): Promise<number> {
           maxCostPerJobMicros: usdToMicros(
             decimal(values['max-cost-per-job-usd'], '--max-cost-per-job-usd', 2, 0, 10_000),
           ),
+          publish: publishMode(values.publish),
         }
       : { kind: 'simulate', durationMs, failRate, costMicros, seed };
   const table = new LiveTable(process.stdout, Boolean(process.stdout.isTTY));

@@ -1,6 +1,7 @@
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { z } from 'zod';
 import { BedrockModel } from '../adapters/bedrock-model.js';
+import { publishWork } from '../adapters/github-publisher.js';
 import { fetchSnapshot } from '../adapters/github-snapshot.js';
 import { scriptedModel } from '../adapters/scripted-model.js';
 import { FanoutError } from '../domain/errors.js';
@@ -32,6 +33,8 @@ export const AgentConfigSchema = z.discriminatedUnion('kind', [
     maxCostPerJobMicros: z.number().int().nonnegative().default(2_000_000),
     /** A price table of the user's own (path); the one kept with the code otherwise. */
     prices: z.string().optional(),
+    /** What the worker does with a finished patch. */
+    publish: z.enum(['none', 'comment', 'pr']).default('none'),
   }),
 ]);
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
@@ -57,7 +60,7 @@ export function createAgent(config: AgentConfig, wiring: AgentWiring = {}): Agen
     case 'llm': {
       const price = priceOf(loadPriceTable(config.prices), config.model);
       const demo = config.model === 'scripted:demo';
-      return llmAgent({
+      const inner = llmAgent({
         model: demo
           ? scriptedModel(config.model, DEMO_SCRIPT)
           : new BedrockModel({
@@ -85,6 +88,22 @@ export function createAgent(config: AgentConfig, wiring: AgentWiring = {}): Agen
           });
         },
       });
+      // Publishing is the worker's part, after the agent is done: the token stays here.
+      return {
+        name: inner.name,
+        async run(job, workspace, context) {
+          const result = await inner.run(job, workspace, context);
+          if (result.continue || config.publish === 'none' || job.issue.repo.startsWith('mock/'))
+            return result;
+          const published = await publishWork(job, workspace, result.summary, {
+            mode: config.publish,
+            ...(wiring.githubToken ? { token: wiring.githubToken } : {}),
+            ...(wiring.githubApiUrl ? { baseUrl: wiring.githubApiUrl } : {}),
+          });
+          await workspace.write('agent/published.json', JSON.stringify(published, null, 2));
+          return { summary: `${result.summary}${published.url ? ` (${published.url})` : ''}` };
+        },
+      };
     }
   }
 }

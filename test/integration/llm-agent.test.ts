@@ -191,7 +191,7 @@ describe('issue text', () => {
 });
 
 describe('the llm agent on Bedrock (mocked at the SDK seam) and a GitHub snapshot (local GitHub)', () => {
-  it('fetches the snapshot with the worker token, converses, and leaves the patch; the token reaches no model call', async () => {
+  it('fetches the snapshot and publishes a draft PR with the worker token, which reaches no model call or file', async () => {
     const { BedrockRuntimeClient, ConverseCommand } = await import('@aws-sdk/client-bedrock-runtime');
     const { mockClient } = await import('aws-sdk-client-mock');
     const { createAgent } = await import('../../shared/agents/index.js');
@@ -202,6 +202,7 @@ describe('the llm agent on Bedrock (mocked at the SDK seam) and a GitHub snapsho
       tarballs: {
         'acme/api': tarball([{ path: 'acme-api-1/src/greet.ts', content: 'export const greet = "Helo";\n' }]),
       },
+      gitRepos: ['acme/api'],
     });
     const bedrock = mockClient(BedrockRuntimeClient);
     const answer = (toolUseId: string, name: string, input: Record<string, unknown>) => ({
@@ -233,6 +234,7 @@ describe('the llm agent on Bedrock (mocked at the SDK seam) and a GitHub snapsho
           maxSteps: 10,
           maxOutputTokens: 1000,
           maxCostPerJobMicros: 1_000_000,
+          publish: 'pr',
         },
         { githubToken: 'ghp_worker_only', githubApiUrl: gh.baseUrl },
       );
@@ -247,6 +249,17 @@ describe('the llm agent on Bedrock (mocked at the SDK seam) and a GitHub snapsho
       expect(JSON.stringify(calls.map((c) => c.args[0].input))).not.toContain('ghp_worker_only');
       const ws = h.workspaces.open(`runs/${h.runId}/jobs/acme/api/7/`);
       expect(text(await ws.read('agent/diff.patch'))).toContain('+export const greet = "Hello";');
+      // The worker published it: a draft pull request, by the worker's token only.
+      expect(gh.requests.filter((r) => r.method === 'POST').map((r) => r.path)).toEqual([
+        '/repos/acme/api/git/blobs',
+        '/repos/acme/api/git/trees',
+        '/repos/acme/api/git/commits',
+        '/repos/acme/api/git/refs',
+        '/repos/acme/api/pulls',
+        '/repos/acme/api/issues/7/comments',
+      ]);
+      expect(JSON.parse(text(await ws.read('agent/published.json')) as string)).toMatchObject({ mode: 'pr' });
+      for (const file of await ws.list()) expect(text(await ws.read(file))).not.toContain('ghp_worker_only');
     } finally {
       bedrock.restore();
       await gh.close();

@@ -17,6 +17,8 @@ export interface FakeGitHubOptions {
   readonly resetInSeconds?: number;
   /** The gzipped tarball of each repository (GET /repos/{owner}/{repo}/tarball/{ref}). */
   readonly tarballs?: Record<string, Buffer>;
+  /** Repositories that answer the Git Data, pulls and comments calls (a branch `main` to start from). */
+  readonly gitRepos?: string[];
   /** Tokens answered 401, and tokens answered 403 (valid but without access). */
   readonly badTokens?: string[];
   readonly noAccessTokens?: string[];
@@ -28,11 +30,38 @@ export interface FakeGitHubOptions {
  * lists them), a 403 rate-limit answer with reset headers, 401, 403 and 404.
  */
 export async function startFakeGitHub(options: FakeGitHubOptions) {
-  const requests: { path: string; query: URLSearchParams; authorization?: string }[] = [];
+  const requests: {
+    method: string;
+    path: string;
+    query: URLSearchParams;
+    authorization?: string;
+    body?: Record<string, unknown>;
+  }[] = [];
+  // A tiny git server: refs by name, objects by a counter.
+  const refs = new Map<string, string>([['heads/main', 'base-commit']]);
+  let objects = 0;
   let base = '';
   const server: Server = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk) => chunks.push(chunk));
+    req.on('end', () =>
+      handle(req, res, chunks.length > 0 ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined),
+    );
+  });
+  const handle = (
+    req: IncomingMessage,
+    res: import('node:http').ServerResponse,
+    body?: Record<string, unknown>,
+  ) => {
     const url = new URL(req.url ?? '/', base);
-    requests.push({ path: url.pathname, query: url.searchParams, authorization: req.headers.authorization });
+    const path = decodeURIComponent(url.pathname);
+    requests.push({
+      method: req.method ?? 'GET',
+      path,
+      query: url.searchParams,
+      authorization: req.headers.authorization,
+      ...(body ? { body } : {}),
+    });
     const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.end(JSON.stringify(body));
@@ -46,6 +75,47 @@ export async function startFakeGitHub(options: FakeGitHubOptions) {
         { message: 'API rate limit exceeded' },
         { 'x-ratelimit-remaining': '0', 'x-ratelimit-limit': '60', 'x-ratelimit-reset': String(reset) },
       );
+    }
+    const git = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
+    if (git && options.gitRepos?.includes(`${git[1]}/${git[2]}`)) {
+      const rest = git[3] ?? '';
+      const made = (prefix: string) => `${prefix}-${++objects}`;
+      const route = `${req.method} ${rest
+        .replace(/\/(blobs|trees|commits)\/.+$/, '/$1/:sha')
+        .replace(/^\/git\/ref\/.+$/, '/git/ref/:ref')
+        .replace(/^\/issues\/\d+\/comments$/, '/issues/:n/comments')}`;
+      switch (route) {
+        case 'GET ':
+          return json(200, { default_branch: 'main' });
+        case 'GET /git/ref/:ref': {
+          const ref = rest.slice('/git/ref/'.length);
+          const sha = refs.get(ref);
+          return sha
+            ? json(200, {
+                ref: `refs/${ref}`,
+                url: `${base}/repos/${git[1]}/${git[2]}/git/refs/${ref}`,
+                object: { sha },
+              })
+            : json(404, { message: 'Not Found' });
+        }
+        case 'GET /git/commits/:sha':
+          return json(200, { sha: rest.split('/').at(-1), tree: { sha: 'base-tree' } });
+        case 'POST /git/blobs':
+          return json(201, { sha: made('blob') });
+        case 'POST /git/trees':
+          return json(201, { sha: made('tree') });
+        case 'POST /git/commits':
+          return json(201, { sha: made('commit') });
+        case 'POST /git/refs':
+          refs.set(String(body?.ref).replace(/^refs\//, ''), String(body?.sha));
+          return json(201, { ref: body?.ref, object: { sha: body?.sha } });
+        case 'POST /pulls':
+          return json(201, { number: 99, html_url: `https://github.com/${git[1]}/${git[2]}/pull/99` });
+        case 'POST /issues/:n/comments':
+          return json(201, {
+            html_url: `https://github.com/${git[1]}/${git[2]}/issues/${rest.split('/')[2]}#comment-${++objects}`,
+          });
+      }
     }
     const tar = /^\/repos\/([^/]+)\/([^/]+)\/tarball(\/.*)?$/.exec(url.pathname);
     if (tar) {
@@ -86,12 +156,13 @@ export async function startFakeGitHub(options: FakeGitHubOptions) {
       })),
       headers,
     );
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     baseUrl: base,
     requests,
+    refs,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -1,0 +1,120 @@
+import { Octokit } from '@octokit/rest';
+import { REPO_DIR } from '../agents/tools.js';
+import { FanoutError } from '../domain/errors.js';
+import type { JobMessage } from '../domain/job.js';
+import type { Workspace } from '../ports/workspace.js';
+
+export type PublishMode = 'none' | 'comment' | 'pr';
+
+export interface PublishOptions {
+  readonly mode: PublishMode;
+  /** The worker's; never given to the agent. */
+  readonly token?: string;
+  readonly baseUrl?: string;
+}
+
+export interface Published {
+  readonly mode: PublishMode;
+  readonly url?: string;
+  /** True when an earlier run of the job had published it already: nothing new was made. */
+  readonly already?: boolean;
+}
+
+const read = async (workspace: Workspace, path: string) => {
+  const bytes = await workspace.read(path);
+  return bytes ? Buffer.from(bytes).toString('utf8') : '';
+};
+
+/**
+ * Publishes an agent's finished work, as the worker: a comment with the summary and
+ * the patch on the issue, or a branch `fanout/issue-N` made through the Git Data API
+ * (blobs, tree, commit, ref) and a draft pull request that closes the issue, linked
+ * from a comment. A job already published (its branch exists) is not published twice.
+ */
+export async function publishWork(
+  job: JobMessage,
+  workspace: Workspace,
+  summary: string,
+  options: PublishOptions,
+): Promise<Published> {
+  if (options.mode === 'none') return { mode: 'none' };
+  if (!options.token) {
+    throw new FanoutError(
+      'AGENT_FAILED',
+      `--publish ${options.mode} needs GITHUB_TOKEN with write access to ${job.issue.repo}`,
+    );
+  }
+  const [owner = '', repo = ''] = job.issue.repo.split('/');
+  const issue_number = job.issue.number;
+  const octokit = new Octokit({
+    auth: options.token,
+    ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
+    userAgent: 'fanout',
+    log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+  });
+  const patch = await read(workspace, 'agent/diff.patch');
+  if (options.mode === 'comment') {
+    const { data } = await octokit.rest.issues.createComment({
+      owner,
+      repo,
+      issue_number,
+      body: `${summary}\n\n\`\`\`diff\n${patch}\`\`\`\n\n_Proposed by fanout._`,
+    });
+    return { mode: 'comment', url: data.html_url };
+  }
+
+  const branch = `fanout/issue-${issue_number}`;
+  try {
+    const { data: existing } = await octokit.rest.git.getRef({ owner, repo, ref: `heads/${branch}` });
+    return { mode: 'pr', already: true, url: existing.url };
+  } catch (error) {
+    if ((error as { status?: number }).status !== 404) throw error;
+  }
+  const { data: repository } = await octokit.rest.repos.get({ owner, repo });
+  const base = repository.default_branch;
+  const { data: baseRef } = await octokit.rest.git.getRef({ owner, repo, ref: `heads/${base}` });
+  const { data: baseCommit } = await octokit.rest.git.getCommit({
+    owner,
+    repo,
+    commit_sha: baseRef.object.sha,
+  });
+  const changed = (await read(workspace, 'agent/changed-files.txt')).split('\n').filter(Boolean);
+  const tree = [];
+  for (const path of changed) {
+    const content = Buffer.from((await workspace.read(`${REPO_DIR}/${path}`)) ?? new Uint8Array()).toString(
+      'base64',
+    );
+    const { data: blob } = await octokit.rest.git.createBlob({ owner, repo, content, encoding: 'base64' });
+    tree.push({ path, mode: '100644' as const, type: 'blob' as const, sha: blob.sha });
+  }
+  const { data: newTree } = await octokit.rest.git.createTree({
+    owner,
+    repo,
+    base_tree: baseCommit.tree.sha,
+    tree,
+  });
+  const { data: commit } = await octokit.rest.git.createCommit({
+    owner,
+    repo,
+    message: `${summary}\n\nCloses #${issue_number}`,
+    tree: newTree.sha,
+    parents: [baseCommit.sha],
+  });
+  await octokit.rest.git.createRef({ owner, repo, ref: `refs/heads/${branch}`, sha: commit.sha });
+  const { data: pull } = await octokit.rest.pulls.create({
+    owner,
+    repo,
+    title: `${job.issue.title} (#${issue_number})`,
+    head: branch,
+    base,
+    body: `Closes #${issue_number}\n\n${summary}\n\n_Proposed by fanout._`,
+    draft: true,
+  });
+  await octokit.rest.issues.createComment({
+    owner,
+    repo,
+    issue_number,
+    body: `fanout opened ${pull.html_url}`,
+  });
+  return { mode: 'pr', url: pull.html_url };
+}
