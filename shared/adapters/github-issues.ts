@@ -1,6 +1,6 @@
-import { Octokit } from '@octokit/rest';
 import { FanoutError } from '../domain/errors.js';
 import { type Issue, IssueSchema } from '../domain/job.js';
+import { githubClient } from './github-client.js';
 
 export interface GitHubQuery {
   /** owner/name */
@@ -71,12 +71,7 @@ export async function fetchGitHubIssues(
   }
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const clock = options.clock ?? Date.now;
-  const octokit = new Octokit({
-    ...(options.token ? { auth: options.token } : {}),
-    ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
-    userAgent: 'fanout',
-    log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-  });
+  const octokit = githubClient(options);
   octokit.hook.wrap('request', async (request, requestOptions) => {
     for (;;) {
       try {

@@ -1,8 +1,8 @@
-import { Octokit } from '@octokit/rest';
 import { REPO_DIR } from '../agents/tools.js';
 import { FanoutError } from '../domain/errors.js';
 import type { JobMessage } from '../domain/job.js';
 import type { Workspace } from '../ports/workspace.js';
+import { githubClient } from './github-client.js';
 
 export type PublishMode = 'none' | 'comment' | 'pr';
 
@@ -46,12 +46,7 @@ export async function publishWork(
   }
   const [owner = '', repo = ''] = job.issue.repo.split('/');
   const issue_number = job.issue.number;
-  const octokit = new Octokit({
-    auth: options.token,
-    ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
-    userAgent: 'fanout',
-    log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-  });
+  const octokit = githubClient(options);
   const patch = await read(workspace, 'agent/diff.patch');
   if (options.mode === 'comment') {
     const { data } = await octokit.rest.issues.createComment({

@@ -1,8 +1,8 @@
 import { gunzipSync } from 'node:zlib';
-import { Octokit } from '@octokit/rest';
 import { REPO_DIR } from '../agents/tools.js';
 import { FanoutError } from '../domain/errors.js';
 import type { Workspace } from '../ports/workspace.js';
+import { githubClient } from './github-client.js';
 
 export interface SnapshotOptions {
   /** Read by the worker, never handed to the agent. */
@@ -64,12 +64,7 @@ export function readTar(archive: Buffer): TarEntry[] {
 export async function fetchSnapshot(repo: string, workspace: Workspace, options: SnapshotOptions = {}) {
   const [owner, name] = repo.split('/');
   if (!owner || !name) throw new FanoutError('INVALID_INPUT', `a snapshot needs owner/repo, not "${repo}"`);
-  const octokit = new Octokit({
-    ...(options.token ? { auth: options.token } : {}),
-    ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
-    userAgent: 'fanout',
-    log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-  });
+  const octokit = githubClient(options);
   let archive: Buffer;
   try {
     const response = await octokit.rest.repos.downloadTarballArchive({
