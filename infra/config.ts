@@ -22,6 +22,12 @@ export interface FanoutSettings {
   readonly oldestMessageAlarmMinutes: number;
   /** Where alarms are emailed; none when unset. */
   readonly alarmEmail?: string;
+  /** The Bedrock model the llm agent uses; the simulate agent when unset. */
+  readonly agentModel?: string;
+  /** What the worker does with a finished patch (llm agent). @default none */
+  readonly publish?: 'none' | 'comment' | 'pr';
+  /** Name of the Secrets Manager secret that holds the GitHub token; only the worker reads it. */
+  readonly githubTokenSecret?: string;
 }
 
 export const DEFAULTS: Omit<FanoutSettings, 'alarmEmail'> = {
@@ -98,8 +104,31 @@ export function readSettings(lookup: Lookup): FanoutSettings {
   if (email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(email))) {
     problems.push(`alarmEmail must be an email address, not ${JSON.stringify(email)}`);
   }
+  const agentModel = lookup('agentModel');
+  if (agentModel !== undefined && !/^[A-Za-z0-9._:-]+$/.test(String(agentModel))) {
+    problems.push(
+      `agentModel must be a Bedrock model id like anthropic.claude-sonnet-4-20250514-v1:0, not ${JSON.stringify(agentModel)}`,
+    );
+  }
+  const publish = lookup('publish');
+  if (publish !== undefined && !['none', 'comment', 'pr'].includes(String(publish))) {
+    problems.push(`publish must be none, comment or pr, not ${JSON.stringify(publish)}`);
+  }
+  const secret = lookup('githubTokenSecret');
+  if (secret !== undefined && !/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(String(secret))) {
+    problems.push(`githubTokenSecret must be a Secrets Manager secret name, not ${JSON.stringify(secret)}`);
+  }
+  if ((publish === 'comment' || publish === 'pr') && secret === undefined) {
+    problems.push('publish needs githubTokenSecret: the secret that holds a token with write access');
+  }
   if (problems.length > 0) throw new SettingsError(problems);
-  return email === undefined ? settings : { ...settings, alarmEmail: String(email) };
+  return {
+    ...settings,
+    ...(email === undefined ? {} : { alarmEmail: String(email) }),
+    ...(agentModel === undefined ? {} : { agentModel: String(agentModel) }),
+    ...(publish === undefined ? {} : { publish: String(publish) as 'none' | 'comment' | 'pr' }),
+    ...(secret === undefined ? {} : { githubTokenSecret: String(secret) }),
+  };
 }
 
 /** Queue visibility covers the function timeout six times over, as AWS advises (pitfall 3). */

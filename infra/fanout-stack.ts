@@ -39,6 +39,9 @@ export class FanoutStack extends Stack {
       memoryMb: s.memoryMb,
       batchSize: s.batchSize,
       maxReceiveCount: s.maxReceiveCount,
+      ...(s.agentModel ? { agentModel: s.agentModel } : {}),
+      ...(s.publish ? { publish: s.publish } : {}),
+      ...(s.githubTokenSecret ? { githubTokenSecret: s.githubTokenSecret } : {}),
     });
     this.observability = new Observability(this, 'Observability', {
       queue: this.jobs.queue,

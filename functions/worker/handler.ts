@@ -7,6 +7,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { DynamoState } from '../../shared/adapters/dynamo-state.js';
@@ -31,7 +32,15 @@ const workspaces = new S3WorkspaceStore({
   client: new S3Client({ forcePathStyle: config.s3ForcePathStyle }),
   bucket: config.bucketName,
 });
-const agent = createAgent(config.agent);
+// The GitHub token stays with the worker (snapshots, publishing); the agent never receives it.
+const githubToken = config.githubTokenSecret
+  ? (
+      await new SecretsManagerClient({}).send(
+        new GetSecretValueCommand({ SecretId: config.githubTokenSecret }),
+      )
+    ).SecretString
+  : undefined;
+const agent = createAgent(config.agent, githubToken ? { githubToken } : {});
 // Each execution environment starts looking for a free slot at its own place.
 const preferredSlot = Number.parseInt((process.env.AWS_LAMBDA_LOG_STREAM_NAME ?? '0').slice(-6), 16) || 0;
 

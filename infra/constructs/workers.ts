@@ -1,4 +1,4 @@
-import { type CfnResource, type Duration, Stack, Validations } from 'aws-cdk-lib';
+import { type CfnResource, type Duration, Size, Stack, Validations } from 'aws-cdk-lib';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
@@ -6,6 +6,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
@@ -28,6 +29,12 @@ export interface WorkersProps {
   readonly maxReceiveCount: number;
   /** @default one month */
   readonly logRetention?: RetentionDays;
+  /** The Bedrock model of the llm agent: the worker may invoke this model and no other. */
+  readonly agentModel?: string;
+  /** @default none */
+  readonly publish?: 'none' | 'comment' | 'pr';
+  /** The secret holding the GitHub token: read by the worker, never passed to the agent. */
+  readonly githubTokenSecret?: string;
 }
 
 /** The worker function and the SQS event source that feeds it. */
@@ -50,6 +57,8 @@ export class Workers extends Construct {
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memoryMb ?? 1024,
+      // The llm agent keeps nothing in /tmp (its files are in S3), but snapshots pass through memory and disk.
+      ephemeralStorageSize: Size.mebibytes(props.agentModel ? 2048 : 512),
       timeout: props.timeout,
       // Reserved = maxConcurrency: the poller never starts more than may run (pitfall 1).
       reservedConcurrentExecutions: props.reserveConcurrency === false ? undefined : props.workers,
@@ -85,6 +94,29 @@ export class Workers extends Construct {
         maxConcurrency: props.workers,
       }),
     );
+    if (props.agentModel) {
+      this.function.addEnvironment(
+        'FANOUT_AGENT',
+        JSON.stringify({ kind: 'llm', model: props.agentModel, publish: props.publish ?? 'none' }),
+      );
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['bedrock:InvokeModel'],
+          resources: [
+            Stack.of(this).formatArn({
+              service: 'bedrock',
+              account: '',
+              resource: 'foundation-model',
+              resourceName: props.agentModel,
+            }),
+          ],
+        }),
+      );
+    }
+    if (props.githubTokenSecret) {
+      Secret.fromSecretNameV2(this, 'GitHubToken', props.githubTokenSecret).grantRead(this.role);
+      this.function.addEnvironment('FANOUT_GITHUB_TOKEN_SECRET', props.githubTokenSecret);
+    }
     props.table.grantReadWriteData(this.function);
     props.deadLetterQueue.grantSendMessages(this.function);
     // Workspaces: objects under runs/ only, and the four calls the S3 workspace makes.

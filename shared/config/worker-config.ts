@@ -26,6 +26,7 @@ const WorkerEnvSchema = z.object({
   FANOUT_AGENT: json.pipe(AgentConfigSchema).optional(),
   // Only for S3-compatible engines addressed by IP (tests, local): AWS uses virtual-hosted style.
   FANOUT_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
+  FANOUT_GITHUB_TOKEN_SECRET: z.string().min(1).optional(),
 });
 
 export interface WorkerConfig {
@@ -41,6 +42,8 @@ export interface WorkerConfig {
   readonly scratchDir: string;
   readonly agent: AgentConfig;
   readonly s3ForcePathStyle: boolean;
+  /** The Secrets Manager secret holding the GitHub token, read by the worker at cold start. */
+  readonly githubTokenSecret?: string;
 }
 
 /** Reads the worker's configuration once; every bad variable is named in one error. */
@@ -62,5 +65,6 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     scratchDir: e.FANOUT_SCRATCH_DIR,
     agent: e.FANOUT_AGENT ?? DEFAULT_AGENT,
     s3ForcePathStyle: e.FANOUT_S3_FORCE_PATH_STYLE === 'true',
+    ...(e.FANOUT_GITHUB_TOKEN_SECRET ? { githubTokenSecret: e.FANOUT_GITHUB_TOKEN_SECRET } : {}),
   };
 }

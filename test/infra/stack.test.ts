@@ -261,3 +261,53 @@ describe('cdk-nag AwsSolutions', () => {
     for (const [, reason] of acknowledged) expect(reason.length).toBeGreaterThan(40);
   });
 });
+
+describe('the llm agent on AWS', () => {
+  it('may invoke its one model, read its one secret, and has the room it needs', () => {
+    const {
+      app,
+      stack,
+      template: agentTemplate,
+    } = synthStack({
+      agentModel: 'anthropic.claude-sonnet-4-20250514-v1:0',
+      publish: 'pr',
+      githubTokenSecret: 'fanout/github-token',
+    });
+    agentTemplate.hasResourceProperties('AWS::Lambda::Function', {
+      EphemeralStorage: { Size: 2048 },
+      Environment: {
+        Variables: Match.objectLike({
+          FANOUT_AGENT: JSON.stringify({
+            kind: 'llm',
+            model: 'anthropic.claude-sonnet-4-20250514-v1:0',
+            publish: 'pr',
+          }),
+          FANOUT_GITHUB_TOKEN_SECRET: 'fanout/github-token',
+        }),
+      },
+    });
+    const all = statements(agentTemplate);
+    const bedrock = all.filter((s) => JSON.stringify(s.Action).includes('bedrock:'));
+    expect(bedrock.map((s) => s.Action)).toEqual(['bedrock:InvokeModel']);
+    expect(JSON.stringify(bedrock[0]?.Resource)).toContain(
+      'foundation-model/anthropic.claude-sonnet-4-20250514-v1:0',
+    );
+    const secrets = all.filter((s) => JSON.stringify(s.Action).includes('secretsmanager:'));
+    expect(secrets.flatMap((s) => s.Action)).toEqual([
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:DescribeSecret',
+    ]);
+    expect(JSON.stringify(secrets[0]?.Resource)).toContain('secret:fanout/github-token');
+    for (const action of all.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]))) {
+      expect(action).not.toMatch(/\*$/);
+    }
+    expect(new AwsSolutionsChecks(app).validateScope(stack).violations.map((v) => v.ruleName)).toEqual([]);
+  });
+
+  it('refuses publishing without a token secret, and a model id that is not one', () => {
+    const context: Record<string, unknown> = { publish: 'pr', agentModel: 'not a model' };
+    expect(() => readSettings((key) => context[key])).toThrow(
+      /agentModel must be a Bedrock model id[\s\S]*publish needs githubTokenSecret/,
+    );
+  });
+});
