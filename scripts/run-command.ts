@@ -1,13 +1,12 @@
 import { parseArgs } from 'node:util';
 import { readIssuesFile } from '../shared/adapters/issues-file.js';
-import type { AgentConfig } from '../shared/agents/index.js';
-import { loadPriceTable, priceOf } from '../shared/agents/pricing.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import { type Issue, mockIssues } from '../shared/domain/job.js';
 import { formatReport } from '../shared/domain/report.js';
-import { parseDuration, parseDurationRange, parseUsdRange, usdToMicros } from '../shared/domain/units.js';
+import { parseDuration, usdToMicros } from '../shared/domain/units.js';
 import type { Dispatcher } from '../shared/local/dispatcher.js';
 import { runLocal } from '../shared/local/local-run.js';
+import { AGENT_HELP, AGENT_OPTIONS, agentFromFlags } from './agent-flags.js';
 import { LiveTable } from './live-table.js';
 import { decimal, integer, joinNegativeNumbers } from './options.js';
 
@@ -31,32 +30,11 @@ Run:
   --state-dir PATH       where state, queue and workspaces live (default .fanout)
   --run-id ID            name the run (default: generated)
 
-The agent:
-  --agent NAME           simulate (default) or llm
-  --model ID             llm: scripted:demo (offline, mock issues) or a Bedrock model id of
-                         shared/agents/model-prices.json (AWS credentials; GITHUB_TOKEN for
-                         private repositories). The patch stays in the job's workspace.
-  --max-cost-per-job-usd USD   llm: a job's own spending cap (default 2)
-  --max-steps N          llm: model calls per job (default 30)
-  --publish MODE         llm: none (default: the patch stays in the workspace), comment
-                         (summary and patch on the issue) or pr (a draft pull request
-                         from branch fanout/issue-N); needs GITHUB_TOKEN with write access
-
-The simulate agent:
-  --duration D           time per job: 1s, 250ms, 2m or a range 1s-3s (default 1s-3s)
-  --fail-rate R          share of jobs that fail, 0-1 (default 0)
-  --cost-usd USD         cost per job, or a range 0.01-0.05 (default 0.02-0.08)
-  --seed N               the same seed repeats a run exactly (default 42)
+${AGENT_HELP}
 
 Ctrl-C once stops taking new work and lets running jobs finish; twice returns
 them to the queue at once. Either way the report is written and the next
 \`fanout run\` resumes.`;
-
-function publishMode(value: string | undefined): 'none' | 'comment' | 'pr' {
-  if (value === undefined || value === 'none' || value === 'comment' || value === 'pr')
-    return value ?? 'none';
-  throw new FanoutError('INVALID_INPUT', `--publish must be none, comment or pr, not "${value}"`);
-}
 
 export async function runCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -73,15 +51,7 @@ export async function runCommand(args: string[]): Promise<number> {
       'max-receive-count': { type: 'string' },
       'state-dir': { type: 'string' },
       'run-id': { type: 'string' },
-      duration: { type: 'string' },
-      'fail-rate': { type: 'string' },
-      'cost-usd': { type: 'string' },
-      seed: { type: 'string' },
-      agent: { type: 'string' },
-      model: { type: 'string' },
-      'max-cost-per-job-usd': { type: 'string' },
-      'max-steps': { type: 'string' },
-      publish: { type: 'string' },
+      ...AGENT_OPTIONS,
     },
   });
   if (values.help) {
@@ -95,10 +65,6 @@ export async function runCommand(args: string[]): Promise<number> {
   if (timeoutMs < 1000) throw new FanoutError('INVALID_INPUT', '--timeout must be at least 1s');
   const batchSize = integer(values['batch-size'], '--batch-size', 1, 1, 10);
   const maxReceiveCount = integer(values['max-receive-count'], '--max-receive-count', 3, 1, 1000);
-  const durationMs = parseDurationRange(values.duration ?? '1s-3s', '--duration');
-  const failRate = decimal(values['fail-rate'], '--fail-rate', 0, 0, 1);
-  const costMicros = parseUsdRange(values['cost-usd'] ?? '0.02-0.08', '--cost-usd');
-  const seed = integer(values.seed, '--seed', 42, 0, 2 ** 31 - 1);
   if (values['mock-issues'] !== undefined && values['issues-file'] !== undefined) {
     throw new FanoutError('INVALID_INPUT', 'give --mock-issues or --issues-file, not both');
   }
@@ -107,33 +73,8 @@ export async function runCommand(args: string[]): Promise<number> {
     issues = mockIssues(integer(values['mock-issues'], '--mock-issues', 0, 1, 100_000));
   if (values['issues-file'] !== undefined) issues = await readIssuesFile(values['issues-file']);
 
-  const agentFlagGiven = ['duration', 'fail-rate', 'cost-usd', 'seed', 'agent', 'model'].some(
-    (flag) => flag in values,
-  );
-  const agentName = values.agent ?? 'simulate';
-  if (agentName !== 'simulate' && agentName !== 'llm') {
-    throw new FanoutError('INVALID_INPUT', `--agent must be simulate or llm, not "${agentName}"`);
-  }
-  if (agentName === 'llm' && !values.model) {
-    throw new FanoutError(
-      'INVALID_INPUT',
-      '--agent llm needs --model: scripted:demo (offline) or a Bedrock model id of the price table',
-    );
-  }
-  if (agentName === 'llm') priceOf(loadPriceTable(), values.model as string); // an unknown model fails here, before anything starts
-  const agent: AgentConfig =
-    agentName === 'llm'
-      ? {
-          kind: 'llm',
-          model: values.model as string,
-          maxSteps: integer(values['max-steps'], '--max-steps', 30, 1, 500),
-          maxOutputTokens: 4096,
-          maxCostPerJobMicros: usdToMicros(
-            decimal(values['max-cost-per-job-usd'], '--max-cost-per-job-usd', 2, 0, 10_000),
-          ),
-          publish: publishMode(values.publish),
-        }
-      : { kind: 'simulate', durationMs, failRate, costMicros, seed };
+  // Agent flags set a new run's agent; on a resumed run they replace its agent.
+  const agent = agentFromFlags(values);
   const table = new LiveTable(process.stdout, Boolean(process.stdout.isTTY));
   let dispatcher: Dispatcher | undefined;
   let interrupts = 0;
@@ -159,8 +100,7 @@ export async function runCommand(args: string[]): Promise<number> {
       maxReceiveCount,
       budgetMicros: usdToMicros(budgetUsd),
       issues,
-      // Agent flags set a new run's agent; on a resumed run only the ones given change it.
-      ...(agentFlagGiven ? { agent } : {}),
+      ...(agent ? { agent } : {}),
       ...(values['run-id'] ? { runId: values['run-id'] } : {}),
       onDispatcher: (d) => {
         dispatcher = d;

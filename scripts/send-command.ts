@@ -5,6 +5,7 @@ import { FanoutError } from '../shared/domain/errors.js';
 import { type Issue, mockIssues, newRunId } from '../shared/domain/job.js';
 import { formatSendSummary, sendIssues } from '../shared/domain/send.js';
 import { usdToMicros } from '../shared/domain/units.js';
+import { AGENT_HELP, AGENT_OPTIONS, agentFromFlags } from './agent-flags.js';
 import { decimal, integer, joinNegativeNumbers } from './options.js';
 import { type AwsClients, openTarget, TARGET_HELP, TARGET_OPTIONS } from './targets.js';
 
@@ -28,7 +29,10 @@ ${TARGET_HELP}
 Run:
   --run-id ID            the run to send to (default: a new run)
   --budget-usd USD       budget of a new run (default 10)
-  --dry-run              print what would be sent, send nothing`;
+  --dry-run              print what would be sent, send nothing
+
+The run's agent (each message carries it; without these flags, the workers' own):
+${AGENT_HELP.replace(/^The agent:\n/, '')}`;
 
 export interface SendCommandDeps {
   readonly aws?: AwsClients;
@@ -53,6 +57,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
       'run-id': { type: 'string' },
       'budget-usd': { type: 'string' },
       'dry-run': { type: 'boolean' },
+      ...AGENT_OPTIONS,
       ...TARGET_OPTIONS,
     },
   });
@@ -63,6 +68,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
   const sources = [values.github, values.file, values.mock].filter((v) => v !== undefined).length;
   if (sources !== 1)
     throw new FanoutError('INVALID_INPUT', 'name one source: --github OWNER/REPO, --file PATH or --mock N');
+  const agent = agentFromFlags(values);
   const budgetMicros = usdToMicros(decimal(values['budget-usd'], '--budget-usd', 10, 0, 1_000_000));
   const runId = values['run-id'] ?? newRunId(new Date());
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) {
@@ -112,7 +118,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
   try {
     const summary = await sendIssues(
       issues,
-      { runId, budgetMicros },
+      { runId, budgetMicros, ...(agent ? { agent } : {}) },
       { state: target.state, queue: target.queue, workspaces: target.workspaces, clock: Date.now },
       { dryRun: Boolean(values['dry-run']) },
     );

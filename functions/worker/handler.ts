@@ -15,7 +15,7 @@ import { powertoolsLogger, recordMetrics } from '../../shared/adapters/powertool
 import { S3WorkspaceStore } from '../../shared/adapters/s3-workspace.js';
 import { emptyDirectory } from '../../shared/adapters/scratch-dir.js';
 import { recordFromLambda, SqsJobQueue } from '../../shared/adapters/sqs-queue.js';
-import { createAgent } from '../../shared/agents/index.js';
+import { agentsBySettings, createAgent } from '../../shared/agents/index.js';
 import { loadWorkerConfig } from '../../shared/config/worker-config.js';
 import { processBatch } from '../../shared/domain/worker.js';
 
@@ -41,6 +41,7 @@ const githubToken = config.githubTokenSecret
     ).SecretString
   : undefined;
 const agent = createAgent(config.agent, githubToken ? { githubToken } : {});
+const agentFor = agentsBySettings(githubToken ? { githubToken } : {});
 // Each execution environment starts looking for a free slot at its own place.
 const preferredSlot = Number.parseInt((process.env.AWS_LAMBDA_LOG_STREAM_NAME ?? '0').slice(-6), 16) || 0;
 
@@ -56,6 +57,7 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
       queue,
       workspaces,
       agent,
+      agentFor,
       logger: powertoolsLogger(logger),
       clock: Date.now,
       workerId,

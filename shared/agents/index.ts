@@ -1,51 +1,18 @@
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
-import { z } from 'zod';
 import { BedrockModel } from '../adapters/bedrock-model.js';
 import { publishWork } from '../adapters/github-publisher.js';
 import { fetchSnapshot } from '../adapters/github-snapshot.js';
 import { scriptedModel } from '../adapters/scripted-model.js';
 import { FanoutError } from '../domain/errors.js';
 import type { Agent } from '../ports/agent.js';
+import { type AgentConfig, AgentConfigSchema, DEFAULT_AGENT } from './config.js';
+
+export { type AgentConfig, AgentConfigSchema, DEFAULT_AGENT };
+
 import { DEMO_SCRIPT, seedDemoSnapshot } from './demo.js';
 import { llmAgent } from './llm.js';
 import { loadPriceTable, priceOf } from './pricing.js';
 import { simulateAgent } from './simulate.js';
-
-const range = z
-  .object({ min: z.number().int().nonnegative(), max: z.number().int().nonnegative() })
-  .refine((r) => r.max >= r.min, 'max must be >= min');
-
-/** How a worker builds its agent: plain data, so it can travel to a worker process or a Lambda. */
-export const AgentConfigSchema = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('simulate'),
-    durationMs: range,
-    failRate: z.number().min(0).max(1),
-    costMicros: range,
-    seed: z.number().int().nonnegative(),
-  }),
-  z.object({
-    kind: z.literal('llm'),
-    /** A model id of the price table; `scripted:demo` is the offline demo. */
-    model: z.string().min(1),
-    maxSteps: z.number().int().min(1).max(500).default(30),
-    maxOutputTokens: z.number().int().min(1).max(64_000).default(4096),
-    maxCostPerJobMicros: z.number().int().nonnegative().default(2_000_000),
-    /** A price table of the user's own (path); the one kept with the code otherwise. */
-    prices: z.string().optional(),
-    /** What the worker does with a finished patch. */
-    publish: z.enum(['none', 'comment', 'pr']).default('none'),
-  }),
-]);
-export type AgentConfig = z.infer<typeof AgentConfigSchema>;
-
-export const DEFAULT_AGENT: AgentConfig = {
-  kind: 'simulate',
-  durationMs: { min: 1000, max: 3000 },
-  failRate: 0,
-  costMicros: { min: 20_000, max: 80_000 },
-  seed: 42,
-};
 
 /** What the worker holds for its agent and never hands to it: the GitHub token, the API root. */
 export interface AgentWiring {
@@ -106,4 +73,18 @@ export function createAgent(config: AgentConfig, wiring: AgentWiring = {}): Agen
       };
     }
   }
+}
+
+/** One agent per distinct settings, built on first use: what a worker hands the core as `agentFor`. */
+export function agentsBySettings(wiring: AgentWiring = {}): (config: AgentConfig) => Agent {
+  const built = new Map<string, Agent>();
+  return (config) => {
+    const key = JSON.stringify(config);
+    let agent = built.get(key);
+    if (!agent) {
+      agent = createAgent(config, wiring);
+      built.set(key, agent);
+    }
+    return agent;
+  };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AgentConfigSchema } from '../agents/config.js';
 
 const repoName = z
   .string()
@@ -39,6 +40,8 @@ export const JobMessageSchema = z.object({
   continuation: z.number().int().min(1).optional(),
   /** Agent time the job's earlier invocations spent, carried by its continuations. */
   workedMs: z.number().int().nonnegative().optional(),
+  /** The run's agent settings, when `fanout send` chose them; the worker's own otherwise. */
+  agent: AgentConfigSchema.optional(),
 });
 export type JobMessage = z.infer<typeof JobMessageSchema>;
 

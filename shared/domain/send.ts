@@ -1,3 +1,4 @@
+import type { AgentConfig } from '../agents/config.js';
 import type { JobQueue } from '../ports/queue.js';
 import type { StatePort } from '../ports/state.js';
 import type { WorkspaceStore } from '../ports/workspace.js';
@@ -41,8 +42,9 @@ export function buildMessage(
   runId: string,
   issue: Issue,
   now: number,
+  agent?: AgentConfig,
 ): { message: JobMessage; offload: boolean } {
-  const whole: JobMessage = { v: 1, runId, issue, sentAt: now };
+  const whole: JobMessage = { v: 1, runId, issue, sentAt: now, ...(agent ? { agent } : {}) };
   if (bytes(JSON.stringify(whole)) <= MAX_MESSAGE_BYTES) return { message: whole, offload: false };
   return { message: { ...whole, issue: { ...issue, body: '' }, bodyRef: ISSUE_BODY_FILE }, offload: true };
 }
@@ -55,7 +57,7 @@ export function buildMessage(
  */
 export async function sendIssues(
   issues: readonly Issue[],
-  run: { readonly runId: string; readonly budgetMicros: number },
+  run: { readonly runId: string; readonly budgetMicros: number; readonly agent?: AgentConfig },
   deps: SendDeps,
   options: { readonly dryRun?: boolean } = {},
 ): Promise<SendSummary> {
@@ -77,7 +79,7 @@ export async function sendIssues(
       if (job?.enqueuedAt !== undefined || (job && job.status !== 'PENDING')) duplicates.push(key);
       else {
         sent.push(key);
-        if (buildMessage(run.runId, issue, now).offload) offloaded.push(key);
+        if (buildMessage(run.runId, issue, now, run.agent).offload) offloaded.push(key);
       }
     }
     return {
@@ -110,7 +112,7 @@ export async function sendIssues(
     }
     if (registered === 'created') created++;
     else resent.push(key);
-    toSend.push({ key, issue, ...buildMessage(run.runId, issue, now) });
+    toSend.push({ key, issue, ...buildMessage(run.runId, issue, now, run.agent) });
   }
   if (created > 0) await state.addJobCount(run.runId, created);
 

@@ -1,3 +1,4 @@
+import type { AgentConfig } from '../agents/config.js';
 import type { Agent, Logger } from '../ports/agent.js';
 import type { BatchResponse, QueueControl, QueueRecord } from '../ports/queue.js';
 import type { FinalStatus, JobOutcome, Lease, LeaseAnswer, StatePort } from '../ports/state.js';
@@ -26,6 +27,8 @@ export interface WorkerDeps {
   readonly queue: QueueControl;
   readonly workspaces: WorkspaceStore;
   readonly agent: Agent;
+  /** The agent for settings a message carries (chosen per run by `fanout send`). */
+  readonly agentFor?: (config: AgentConfig) => Agent;
   readonly logger: Logger;
   readonly clock: () => number;
   /** The worker slot, e.g. worker-01. */
@@ -99,7 +102,8 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
 
   // The agent's first worst case is reserved while the lease is taken (design step 4).
   const ledger = new AttemptLedger(state, { runId: message.runId, jobKey: key, owner: deps.owner }, clock);
-  const early = deps.agent.firstReservationMicros?.(message);
+  const agent = message.agent && deps.agentFor ? deps.agentFor(message.agent) : deps.agent;
+  const early = agent.firstReservationMicros?.(message);
   if (early !== undefined) ledger.reserveEarly(early);
   let answer: LeaseAnswer;
   const acquiredAt = performance.now();
@@ -300,7 +304,8 @@ async function runAgent(
   let continued = false;
   try {
     const workspace = fencedWorkspace(deps.workspaces.open(jobPrefix(message.runId, message.issue)), keeper);
-    const result = await deps.agent.run(await withBody(message, workspace), workspace, {
+    const agent = message.agent && deps.agentFor ? deps.agentFor(message.agent) : deps.agent;
+    const result = await agent.run(await withBody(message, workspace), workspace, {
       deadline: deps.deadline,
       signal: controller.signal,
       continuation: message.continuation ?? 0,

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { DynamoState } from '../adapters/dynamo-state.js';
 import { embeddedDynamoClient } from '../adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
-import { createAgent } from '../agents/index.js';
+import { agentsBySettings, createAgent } from '../agents/index.js';
 import { processBatch, type WorkerDeps } from '../domain/worker.js';
 import type { Logger } from '../ports/agent.js';
 import type { QueueControl } from '../ports/queue.js';
@@ -65,6 +65,12 @@ function counted<T extends object>(inner: T, kind: keyof typeof calls): T {
   });
 }
 
+/** The worker's GitHub access: read here, never handed to an agent. */
+const githubWiring = {
+  ...(process.env.GITHUB_TOKEN ? { githubToken: process.env.GITHUB_TOKEN } : {}),
+  ...(process.env.GITHUB_API_URL ? { githubApiUrl: process.env.GITHUB_API_URL } : {}),
+};
+
 function wire(init: WorkerInit): BaseDeps {
   const state = new DynamoState({
     tableName: init.tableName,
@@ -75,10 +81,8 @@ function wire(init: WorkerInit): BaseDeps {
     state: init.countCalls ? counted(state, 'state') : state,
     queue: init.countCalls ? counted(queue, 'queue') : queue,
     workspaces: init.countCalls ? counted(workspaces, 'workspace') : workspaces,
-    agent: createAgent(init.agent, {
-      ...(process.env.GITHUB_TOKEN ? { githubToken: process.env.GITHUB_TOKEN } : {}),
-      ...(process.env.GITHUB_API_URL ? { githubApiUrl: process.env.GITHUB_API_URL } : {}),
-    }),
+    agent: createAgent(init.agent, githubWiring),
+    agentFor: agentsBySettings(githubWiring),
     logger: jsonLogger(init.workerId),
     clock: Date.now,
     workerId: init.workerId,

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -291,6 +291,35 @@ describe('local target, end to end: send from GitHub, run, status, report', () =
       totals: { DONE: 2, jobs: 2 },
       complete: true,
     });
+  });
+});
+
+describe('the agent of a run, chosen at send', () => {
+  it('travels in each message: a run sent with --agent llm is worked by the llm agent', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'fanout-agent-send-'));
+    const printed: string[] = [];
+    const args = ['--mock', '2', '--local', '--state-dir', stateDir, '--run-id', 'agents'];
+    expect(
+      await sendCommand([...args, '--agent', 'llm', '--model', 'scripted:demo'], {
+        out: (t) => printed.push(t),
+      }),
+    ).toBe(0);
+    // The workers' own agent is the default simulate agent: the messages say otherwise.
+    const run = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/fanout.ts', 'run', '--state-dir', stateDir, '--workers', '1'],
+      {
+        cwd: ROOT,
+        timeout: 60_000,
+      },
+    );
+    expect(run.stdout).toMatch(/done 2 {2}failed 0/);
+    const patch = readFileSync(
+      join(stateDir, 'workspaces/runs/agents/jobs/mock/backlog/1/agent/diff.patch'),
+      'utf8',
+    );
+    expect(patch).toContain("+export const greet = (name: string) => 'Hello, ' + name;");
+    expect(existsSync(join(stateDir, 'workspaces/runs/agents/jobs/mock/backlog/1/result.json'))).toBe(false);
   });
 });
 

@@ -1,0 +1,77 @@
+import type { AgentConfig } from '../shared/agents/index.js';
+import { loadPriceTable, priceOf } from '../shared/agents/pricing.js';
+import { FanoutError } from '../shared/domain/errors.js';
+import { parseDurationRange, parseUsdRange, usdToMicros } from '../shared/domain/units.js';
+import { decimal, integer } from './options.js';
+
+/** The agent flags, shared by `run` (the local run's agent) and `send` (a run's agent on AWS). */
+export const AGENT_OPTIONS = {
+  agent: { type: 'string' },
+  model: { type: 'string' },
+  'max-cost-per-job-usd': { type: 'string' },
+  'max-steps': { type: 'string' },
+  publish: { type: 'string' },
+  duration: { type: 'string' },
+  'fail-rate': { type: 'string' },
+  'cost-usd': { type: 'string' },
+  seed: { type: 'string' },
+} as const;
+
+export const AGENT_HELP = `The agent:
+  --agent NAME           simulate (default) or llm
+  --model ID             llm: scripted:demo (offline, mock issues) or a Bedrock model id of
+                         shared/agents/model-prices.json (AWS credentials; GITHUB_TOKEN for
+                         private repositories)
+  --max-cost-per-job-usd USD   llm: a job's own spending cap (default 2)
+  --max-steps N          llm: model calls per job (default 30)
+  --publish MODE         llm: none (default: the patch stays in the workspace), comment
+                         (summary and patch on the issue) or pr (a draft pull request
+                         from branch fanout/issue-N); needs GITHUB_TOKEN with write access
+
+The simulate agent:
+  --duration D           time per job: 1s, 250ms, 2m or a range 1s-3s (default 1s-3s)
+  --fail-rate R          share of jobs that fail, 0-1 (default 0)
+  --cost-usd USD         cost per job, or a range 0.01-0.05 (default 0.02-0.08)
+  --seed N               the same seed repeats a run exactly (default 42)`;
+
+type AgentFlagValues = { [K in keyof typeof AGENT_OPTIONS]?: string };
+
+/** The agent the flags describe, checked (an unknown model fails here); undefined when no agent flag is given. */
+export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined {
+  const given = (Object.keys(AGENT_OPTIONS) as (keyof typeof AGENT_OPTIONS)[]).some(
+    (flag) => values[flag] !== undefined,
+  );
+  const name = values.agent ?? 'simulate';
+  if (name !== 'simulate' && name !== 'llm')
+    throw new FanoutError('INVALID_INPUT', `--agent must be simulate or llm, not "${name}"`);
+  const publish = values.publish ?? 'none';
+  if (publish !== 'none' && publish !== 'comment' && publish !== 'pr') {
+    throw new FanoutError('INVALID_INPUT', `--publish must be none, comment or pr, not "${publish}"`);
+  }
+  const simulate: AgentConfig = {
+    kind: 'simulate',
+    durationMs: parseDurationRange(values.duration ?? '1s-3s', '--duration'),
+    failRate: decimal(values['fail-rate'], '--fail-rate', 0, 0, 1),
+    costMicros: parseUsdRange(values['cost-usd'] ?? '0.02-0.08', '--cost-usd'),
+    seed: integer(values.seed, '--seed', 42, 0, 2 ** 31 - 1),
+  };
+  if (!given) return undefined;
+  if (name === 'simulate') return simulate;
+  if (!values.model) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      '--agent llm needs --model: scripted:demo (offline) or a Bedrock model id of the price table',
+    );
+  }
+  priceOf(loadPriceTable(), values.model);
+  return {
+    kind: 'llm',
+    model: values.model,
+    maxSteps: integer(values['max-steps'], '--max-steps', 30, 1, 500),
+    maxOutputTokens: 4096,
+    maxCostPerJobMicros: usdToMicros(
+      decimal(values['max-cost-per-job-usd'], '--max-cost-per-job-usd', 2, 0, 10_000),
+    ),
+    publish,
+  };
+}
