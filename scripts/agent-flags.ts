@@ -11,6 +11,8 @@ export const AGENT_OPTIONS = {
   'max-cost-per-job-usd': { type: 'string' },
   'max-steps': { type: 'string' },
   publish: { type: 'string' },
+  ref: { type: 'string' },
+  prices: { type: 'string' },
   duration: { type: 'string' },
   'fail-rate': { type: 'string' },
   'cost-usd': { type: 'string' },
@@ -24,6 +26,8 @@ export const AGENT_HELP = `The agent:
                          private repositories)
   --max-cost-per-job-usd USD   llm: a job's own spending cap (default 2)
   --max-steps N          llm: model calls per job (default 30)
+  --ref REF              llm: the branch, tag or commit to work on (default: the default branch)
+  --prices FILE          llm: a model price table of your own, shaped like model-prices.json
   --publish MODE         llm: none (default: the patch stays in the workspace), comment
                          (summary and patch on the issue) or pr (a draft pull request
                          from branch fanout/issue-N); needs GITHUB_TOKEN with write access
@@ -63,7 +67,7 @@ export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined
       '--agent llm needs --model: scripted:demo (offline) or a Bedrock model id of the price table',
     );
   }
-  priceOf(loadPriceTable(), values.model);
+  priceOf(loadPriceTable(values.prices), values.model);
   return {
     kind: 'llm',
     model: values.model,
@@ -73,5 +77,7 @@ export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined
       decimal(values['max-cost-per-job-usd'], '--max-cost-per-job-usd', 2, 0, 10_000),
     ),
     publish,
+    ...(values.ref ? { ref: values.ref } : {}),
+    ...(values.prices ? { prices: values.prices } : {}),
   };
 }

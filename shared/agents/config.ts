@@ -22,6 +22,8 @@ export const AgentConfigSchema = z.discriminatedUnion('kind', [
     maxCostPerJobMicros: z.number().int().nonnegative().default(2_000_000),
     /** A price table of the user's own (path); the one kept with the code otherwise. */
     prices: z.string().optional(),
+    /** The branch, tag or commit to snapshot; the default branch when absent. */
+    ref: z.string().min(1).max(255).optional(),
     /** What the worker does with a finished patch. */
     publish: z.enum(['none', 'comment', 'pr']).default('none'),
   }),

@@ -50,6 +50,7 @@ export function createAgent(config: AgentConfig, wiring: AgentWiring = {}): Agen
             return;
           }
           await fetchSnapshot(job.issue.repo, workspace, {
+            ...(config.ref ? { ref: config.ref } : {}),
             ...(wiring.githubToken ? { token: wiring.githubToken } : {}),
             ...(wiring.githubApiUrl ? { baseUrl: wiring.githubApiUrl } : {}),
           });

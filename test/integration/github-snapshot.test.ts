@@ -32,6 +32,9 @@ describe('repository snapshot from a GitHub tarball', () => {
       expect(text(await ws.read('repo/src/greet.ts'))).toBe('export const greet = 1;\n');
       expect(gh.requests.at(-1)?.path).toBe('/repos/acme/api/tarball');
       expect(gh.requests.at(-1)?.authorization).toBe('token worker-token');
+      // A given ref is the one fetched.
+      await fetchSnapshot('acme/api', ws, { baseUrl: gh.baseUrl, ref: 'v1.2' });
+      expect(gh.requests.at(-1)?.path).toBe('/repos/acme/api/tarball/v1.2');
     } finally {
       await gh.close();
     }
