@@ -164,6 +164,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
           await deps.beforeJob?.();
           return runAgent(
             message,
+            agent,
             new LeaseKeeper(lease, state, clock, deps.leaseMs, acquiredAt),
             ledger,
             deps,
@@ -271,6 +272,7 @@ async function withBody(message: JobMessage, workspace: Workspace): Promise<JobM
 /** Runs the agent under a heartbeat that renews the lease, with spend going through the ledger. */
 async function runAgent(
   message: JobMessage,
+  agent: Agent,
   keeper: LeaseKeeper,
   ledger: AttemptLedger,
   deps: WorkerDeps,
@@ -304,7 +306,6 @@ async function runAgent(
   let continued = false;
   try {
     const workspace = fencedWorkspace(deps.workspaces.open(jobPrefix(message.runId, message.issue)), keeper);
-    const agent = message.agent && deps.agentFor ? deps.agentFor(message.agent) : deps.agent;
     const result = await agent.run(await withBody(message, workspace), workspace, {
       deadline: deps.deadline,
       signal: controller.signal,
