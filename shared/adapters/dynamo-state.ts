@@ -307,28 +307,39 @@ export class DynamoState implements StatePort {
     return { kind: 'held', until: now, owner: 'unknown' };
   }
 
-  private fenced(lease: Lease) {
-    return {
-      ConditionExpression: '#s = :running AND fence = :fence AND leaseOwner = :owner',
-      names: { '#s': 'status' },
-      values: { ':running': 'RUNNING', ':fence': lease.fence, ':owner': lease.owner },
-    };
-  }
-
-  async renewLease(lease: Lease, now: number, leaseMs: number): Promise<'renewed' | 'lost'> {
-    const guard = this.fenced(lease);
-    const ok = await this.conditional(() =>
+  /**
+   * An update of a job that holds only while `lease` is the job's current lease (its
+   * fencing token and owner): true when applied, false when the lease was lost.
+   */
+  private fencedUpdate(
+    lease: Lease,
+    updateExpression: string,
+    values: Record<string, unknown>,
+  ): Promise<boolean> {
+    return this.conditional(() =>
       this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: jobItemKey(lease.runId, lease.jobKey),
-          UpdateExpression: 'SET leaseUntil = :until, heartbeatAt = :now',
-          ConditionExpression: guard.ConditionExpression,
-          ExpressionAttributeNames: guard.names,
-          ExpressionAttributeValues: { ...guard.values, ':until': now + leaseMs, ':now': now },
+          UpdateExpression: updateExpression,
+          ConditionExpression: '#s = :running AND fence = :fence AND leaseOwner = :owner',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: {
+            ':running': 'RUNNING',
+            ':fence': lease.fence,
+            ':owner': lease.owner,
+            ...values,
+          },
         }),
       ),
     );
+  }
+
+  async renewLease(lease: Lease, now: number, leaseMs: number): Promise<'renewed' | 'lost'> {
+    const ok = await this.fencedUpdate(lease, 'SET leaseUntil = :until, heartbeatAt = :now', {
+      ':until': now + leaseMs,
+      ':now': now,
+    });
     return ok ? 'renewed' : 'lost';
   }
 
@@ -336,24 +347,12 @@ export class DynamoState implements StatePort {
     lease: Lease,
     error?: { code: ErrorCode; message: string },
   ): Promise<'released' | 'lost'> {
-    const guard = this.fenced(lease);
-    const ok = await this.conditional(() =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: jobItemKey(lease.runId, lease.jobKey),
-          UpdateExpression: error
-            ? 'SET #s = :pending, errorCode = :code, errorMessage = :msg REMOVE leaseOwner, leaseUntil'
-            : 'SET #s = :pending REMOVE leaseOwner, leaseUntil',
-          ConditionExpression: guard.ConditionExpression,
-          ExpressionAttributeNames: guard.names,
-          ExpressionAttributeValues: {
-            ...guard.values,
-            ':pending': 'PENDING',
-            ...(error ? { ':code': error.code, ':msg': error.message } : {}),
-          },
-        }),
-      ),
+    const ok = await this.fencedUpdate(
+      lease,
+      error
+        ? 'SET #s = :pending, errorCode = :code, errorMessage = :msg REMOVE leaseOwner, leaseUntil'
+        : 'SET #s = :pending REMOVE leaseOwner, leaseUntil',
+      { ':pending': 'PENDING', ...(error ? { ':code': error.code, ':msg': error.message } : {}) },
     );
     return ok ? 'released' : 'lost';
   }
@@ -375,7 +374,6 @@ export class DynamoState implements StatePort {
   }
 
   async finishJob(lease: Lease, outcome: JobOutcome, now: number): Promise<'recorded' | 'lost'> {
-    const guard = this.fenced(lease);
     const sets = [
       '#s = :status',
       'worker = :worker',
@@ -384,7 +382,6 @@ export class DynamoState implements StatePort {
       'finishedAt = :now',
     ];
     const values: Record<string, unknown> = {
-      ...guard.values,
       ':status': outcome.status,
       ':worker': outcome.worker,
       ':duration': outcome.durationMs,
@@ -399,18 +396,7 @@ export class DynamoState implements StatePort {
     } else {
       remove += ', errorCode, errorMessage';
     }
-    const ok = await this.conditional(() =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: jobItemKey(lease.runId, lease.jobKey),
-          UpdateExpression: `SET ${sets.join(', ')}${remove}`,
-          ConditionExpression: guard.ConditionExpression,
-          ExpressionAttributeNames: guard.names,
-          ExpressionAttributeValues: values,
-        }),
-      ),
-    );
+    const ok = await this.fencedUpdate(lease, `SET ${sets.join(', ')}${remove}`, values);
     return ok ? 'recorded' : 'lost';
   }
 
