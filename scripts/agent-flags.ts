@@ -1,5 +1,5 @@
 import type { AgentConfig } from '../shared/agents/index.js';
-import { loadPriceTable, priceOf } from '../shared/agents/pricing.js';
+import { BUNDLED_PRICES, priceOf, readPriceTable } from '../shared/agents/pricing.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import { parseDurationRange, parseUsdRange, usdToMicros } from '../shared/domain/units.js';
 import { decimal, integer } from './options.js';
@@ -21,8 +21,9 @@ export const AGENT_OPTIONS = {
 
 export const AGENT_HELP = `The agent:
   --agent NAME           simulate (default) or llm
-  --model ID             llm: scripted:demo (offline, mock issues) or a Bedrock model id of
-                         shared/agents/model-prices.json (AWS credentials; GITHUB_TOKEN for
+  --model ID             llm: scripted:demo (offline, mock issues), or a Bedrock model id of
+                         shared/agents/model-prices.json or its inference profile
+                         (us./eu./apac./global. + id; AWS credentials; GITHUB_TOKEN for
                          private repositories)
   --max-cost-per-job-usd USD   llm: a job's own spending cap (default 2)
   --max-steps N          llm: model calls per job (default 30)
@@ -67,7 +68,8 @@ export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined
       '--agent llm needs --model: scripted:demo (offline) or a Bedrock model id of the price table',
     );
   }
-  priceOf(loadPriceTable(values.prices), values.model);
+  const prices = values.prices ? readPriceTable(values.prices) : undefined;
+  priceOf(prices ?? BUNDLED_PRICES, values.model);
   return {
     kind: 'llm',
     model: values.model,
@@ -78,6 +80,6 @@ export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined
     ),
     publish,
     ...(values.ref ? { ref: values.ref } : {}),
-    ...(values.prices ? { prices: values.prices } : {}),
+    ...(prices ? { prices } : {}),
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PriceTableSchema } from './pricing.js';
 
 const range = z
   .object({ min: z.number().int().nonnegative(), max: z.number().int().nonnegative() })
@@ -15,13 +16,13 @@ export const AgentConfigSchema = z.discriminatedUnion('kind', [
   }),
   z.object({
     kind: z.literal('llm'),
-    /** A model id of the price table; `scripted:demo` is the offline demo. */
+    /** A model id of the price table, or an inference profile of one; `scripted:demo` is the offline demo. */
     model: z.string().min(1),
     maxSteps: z.number().int().min(1).max(500).default(30),
     maxOutputTokens: z.number().int().min(1).max(64_000).default(4096),
     maxCostPerJobMicros: z.number().int().nonnegative().default(2_000_000),
-    /** A price table of the user's own (path); the one kept with the code otherwise. */
-    prices: z.string().optional(),
+    /** A price table of the user's own (its content); the one bundled with the code otherwise. */
+    prices: PriceTableSchema.optional(),
     /** The branch, tag or commit to snapshot; the default branch when absent. */
     ref: z.string().min(1).max(255).optional(),
     /** What the worker does with a finished patch. */

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { FanoutError } from '../domain/errors.js';
 import type { Usage } from '../ports/model.js';
+import { parseModelId } from './model-ids.js';
+// Imported, not read beside the module: esbuild bundles an import, and leaves a file behind.
+import bundled from './model-prices.json' with { type: 'json' };
 
 const PriceSchema = z.object({
   input: z.number().nonnegative(),
@@ -16,21 +19,36 @@ export const PriceTableSchema = z.object({
 export type Price = z.infer<typeof PriceSchema>;
 export type PriceTable = z.infer<typeof PriceTableSchema>;
 
-/** The price table kept with the code, or a user's own (same shape). */
-export function loadPriceTable(path?: string): PriceTable {
-  const file = path ?? new URL('./model-prices.json', import.meta.url);
-  const parsed = PriceTableSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+/** The price table kept with the code (and bundled with the worker). */
+export const BUNDLED_PRICES: PriceTable = PriceTableSchema.parse(bundled);
+
+/**
+ * A user's own price table, read on the machine that starts the run: its content, not
+ * its path, travels with the run, since a worker on Lambda cannot read the sender's files.
+ */
+export function readPriceTable(path: string): PriceTable {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new FanoutError('INVALID_INPUT', `cannot read price table ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const parsed = PriceTableSchema.safeParse(json);
   if (!parsed.success) {
+    const first = parsed.error.issues[0];
     throw new FanoutError(
       'INVALID_INPUT',
-      `price table ${String(file)} is malformed: ${parsed.error.issues[0]?.message}`,
+      `price table ${path} is malformed: ${first?.path.join('.') || '(root)'}: ${first?.message}`,
     );
   }
   return parsed.data;
 }
 
+/** A model's price; an inference profile (`us.anthropic...`) costs what its foundation model does. */
 export function priceOf(table: PriceTable, modelId: string): Price {
-  const price = table.models[modelId];
+  const price = table.models[modelId] ?? table.models[parseModelId(modelId).baseId];
   if (!price) {
     throw new FanoutError(
       'INVALID_INPUT',

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { type ScriptedTurn, scriptedModel } from '../../shared/adapters/scripted-model.js';
 import { llmAgent } from '../../shared/agents/llm.js';
-import { loadPriceTable, priceOf } from '../../shared/agents/pricing.js';
+import { BUNDLED_PRICES, priceOf } from '../../shared/agents/pricing.js';
 import { sanitizeIssueText } from '../../shared/agents/sanitize.js';
 import type { Issue } from '../../shared/domain/job.js';
 import { harness } from '../scenarios/harness.js';
 
-const price = priceOf(loadPriceTable(), 'scripted:demo');
+const price = priceOf(BUNDLED_PRICES, 'scripted:demo');
 const text = (bytes: Uint8Array | undefined) => (bytes ? Buffer.from(bytes).toString('utf8') : undefined);
 const tool = (toolUseId: string, name: string, input: Record<string, unknown>): ScriptedTurn => ({
   content: [{ toolUse: { toolUseId, name, input } }],
@@ -197,6 +197,7 @@ describe('the llm agent on Bedrock (mocked at the SDK seam) and a GitHub snapsho
     const { createAgent } = await import('../../shared/agents/index.js');
     const { startFakeGitHub } = await import('../support/fake-github.js');
     const { tarball } = await import('../support/tarball.js');
+    const { envToken } = await import('../../shared/adapters/github-token.js');
     const gh = await startFakeGitHub({
       repos: {},
       tarballs: {
@@ -236,7 +237,7 @@ describe('the llm agent on Bedrock (mocked at the SDK seam) and a GitHub snapsho
           maxCostPerJobMicros: 1_000_000,
           publish: 'pr',
         },
-        { githubToken: 'ghp_worker_only', githubApiUrl: gh.baseUrl },
+        { github: envToken({ GITHUB_TOKEN: 'ghp_worker_only' }), githubApiUrl: gh.baseUrl },
       );
       await h.drain({ workers: 1, agent });
       const [job] = await h.state.listJobs(h.runId);
