@@ -85,7 +85,7 @@ export class LiveTable {
         } else if (e.type === 'continued') {
           Object.assign(row, { state: 'idle', jobKey: undefined });
           this.line(`${event.workerId} checkpointed ${e.jobKey}; continuation ${e.continuation} queued`);
-        } else {
+        } else if (e.type === 'deferred') {
           this.line(`${event.workerId} deferred ${e.jobKey}: another worker holds its lease`);
         }
         break;

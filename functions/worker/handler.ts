@@ -7,10 +7,11 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { DynamoState } from '../../shared/adapters/dynamo-state.js';
+import { secretToken } from '../../shared/adapters/github-token.js';
 import { powertoolsLogger, recordMetrics } from '../../shared/adapters/powertools.js';
 import { S3WorkspaceStore } from '../../shared/adapters/s3-workspace.js';
 import { emptyDirectory } from '../../shared/adapters/scratch-dir.js';
@@ -21,8 +22,16 @@ import { processBatch } from '../../shared/domain/worker.js';
 
 const config = loadWorkerConfig(process.env);
 const logger = new Logger({ serviceName: 'fanout-worker' });
-const metrics = new Metrics({ namespace: 'Fanout', serviceName: 'fanout-worker' });
-const state = new DynamoState({ tableName: config.tableName, client: new DynamoDBClient({}) });
+const metrics = new Metrics({
+  namespace: 'Fanout',
+  serviceName: 'fanout-worker',
+  ...(config.stackName ? { defaultDimensions: { stack: config.stackName } } : {}),
+});
+const state = new DynamoState({
+  tableName: config.tableName,
+  client: new DynamoDBClient({}),
+  retentionDays: config.retentionDays,
+});
 const queue = new SqsJobQueue({
   client: new SQSClient({}),
   queueUrl: config.queueUrl,
@@ -33,15 +42,17 @@ const workspaces = new S3WorkspaceStore({
   bucket: config.bucketName,
 });
 // The GitHub token stays with the worker (snapshots, publishing); the agent never receives it.
-const githubToken = config.githubTokenSecret
-  ? (
-      await new SecretsManagerClient({}).send(
-        new GetSecretValueCommand({ SecretId: config.githubTokenSecret }),
-      )
-    ).SecretString
+// Read at cold start, so a missing secret or permission fails here; read again after a 401.
+const github = config.githubTokenSecret
+  ? secretToken(new SecretsManagerClient({}), config.githubTokenSecret)
   : undefined;
-const agent = createAgent(config.agent, githubToken ? { githubToken } : {});
-const agentFor = agentsBySettings(githubToken ? { githubToken } : {});
+await github?.get();
+const wiring = {
+  ...(github ? { github } : {}),
+  ...(config.githubApiUrl ? { githubApiUrl: config.githubApiUrl } : {}),
+};
+const agent = createAgent(config.agent, wiring);
+const agentFor = agentsBySettings(wiring);
 // Each execution environment starts looking for a free slot at its own place.
 const preferredSlot = Number.parseInt((process.env.AWS_LAMBDA_LOG_STREAM_NAME ?? '0').slice(-6), 16) || 0;
 

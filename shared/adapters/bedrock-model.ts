@@ -4,7 +4,7 @@ import {
   type BedrockRuntimeClient,
   ConverseCommand,
 } from '@aws-sdk/client-bedrock-runtime';
-import { FanoutError } from '../domain/errors.js';
+import { FanoutError, isTransient } from '../domain/errors.js';
 import type { ChatMessage, ContentBlock, Model, ModelRequest, ModelResponse } from '../ports/model.js';
 
 export interface BedrockModelOptions {
@@ -46,12 +46,11 @@ function fromBedrock(block: BedrockBlock): ContentBlock | undefined {
   return undefined; // reasoning and other blocks the agent does not use
 }
 
-const THROTTLED = new Set(['ThrottlingException', 'ServiceUnavailableException', 'ModelNotReadyException']);
-
 /**
  * Amazon Bedrock's Converse API with tool use. The client retries throttling with
- * backoff (give it `retryMode: 'adaptive'` and a few attempts); what still fails is a
- * retryable FanoutError, so the job goes back to the queue rather than failing.
+ * backoff (give it `retryMode: 'adaptive'` and a few attempts); what still fails
+ * transiently (throttling, ModelTimeout, 5xx, a reset connection) is a retryable
+ * SERVICE_UNAVAILABLE, so the job goes back to the queue rather than failing.
  */
 export class BedrockModel implements Model {
   readonly id: string;
@@ -100,11 +99,15 @@ export class BedrockModel implements Model {
       };
     } catch (error) {
       const name = (error as Error).name;
-      if (THROTTLED.has(name)) {
-        throw new FanoutError('AGENT_FAILED', `Bedrock is busy (${name}) after the SDK's retries`, {
-          retryable: true,
-          cause: error,
-        });
+      if (isTransient(error)) {
+        throw new FanoutError(
+          'SERVICE_UNAVAILABLE',
+          `Bedrock could not serve the call (${name}) after the SDK's retries`,
+          {
+            retryable: true,
+            cause: error,
+          },
+        );
       }
       if (
         name === 'AccessDeniedException' ||

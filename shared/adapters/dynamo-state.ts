@@ -39,7 +39,6 @@ import type {
  */
 export const JOB_SHARDS = 16;
 export const TTL_ATTRIBUTE = 'expiresAt';
-const TTL_SECONDS = 30 * 24 * 3600;
 
 const runPk = (runId: string) => `RUN#${runId}`;
 function jobPk(runId: string, jobKey: string): string {
@@ -55,6 +54,8 @@ const SLOTS_PK = 'SLOTS';
 export interface DynamoStateOptions {
   readonly tableName: string;
   readonly client: DynamoDBClient;
+  /** Days after which DynamoDB's TTL may delete a record: the stack's workspace retention. @default 30 */
+  readonly retentionDays?: number;
 }
 
 function isConditionFailure(error: unknown): boolean {
@@ -71,9 +72,11 @@ function isMissingTable(error: unknown): boolean {
 export class DynamoState implements StatePort {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
+  private readonly ttlSeconds: number;
 
   constructor(options: DynamoStateOptions) {
     this.table = options.tableName;
+    this.ttlSeconds = (options.retentionDays ?? 30) * 24 * 3600;
     this.doc = DynamoDBDocumentClient.from(options.client, {
       marshallOptions: { removeUndefinedValues: true },
     });
@@ -113,7 +116,7 @@ export class DynamoState implements StatePort {
   }
 
   private ttl(now: number): number {
-    return Math.floor(now / 1000) + TTL_SECONDS;
+    return Math.floor(now / 1000) + this.ttlSeconds;
   }
 
   async createRun(run: {
@@ -299,6 +302,15 @@ export class DynamoState implements StatePort {
     }
     // The condition failed: read why (dynalite lacks ReturnValuesOnConditionCheckFailure).
     const { Item } = await this.get(jobItemKey(runId, jobKey));
+    if (Item?.status === 'RUNNING' && Item.leaseOwner === holder.owner && Item.startedAt === now) {
+      // Our own write: it was applied, its answer lost, and the SDK's retry found the job taken (by us).
+      return {
+        kind: 'acquired',
+        fence: Item.fence,
+        attempts: Item.attempts,
+        firstStartedAt: Item.firstStartedAt,
+      };
+    }
     if (Item?.status === 'RUNNING') return { kind: 'held', until: Item.leaseUntil, owner: Item.leaseOwner };
     if (Item?.status === 'DONE' || Item?.status === 'FAILED' || Item?.status === 'SKIPPED') {
       return { kind: 'finished', status: Item.status as FinalStatus };

@@ -26,11 +26,15 @@ export function recordMetrics(metrics: Metrics): (event: WorkerEvent) => void {
       metrics.addMetric('Continuations', MetricUnit.Count, 1);
       return;
     }
+    if (event.type === 'spent') {
+      // Every attempt's spend (retried, lost-lease, continued ones too), so the spend alarm sees every dollar.
+      metrics.addMetric('JobCostUsd', MetricUnit.NoUnit, event.costMicros / 1e6);
+      return;
+    }
     if (event.type !== 'finished') return;
     const name = { DONE: 'JobsDone', FAILED: 'JobsFailed', SKIPPED: 'JobsSkipped' }[event.status];
     metrics.addMetric(name, MetricUnit.Count, 1);
     metrics.addMetric('JobDuration', MetricUnit.Milliseconds, event.durationMs);
-    metrics.addMetric('JobCostUsd', MetricUnit.NoUnit, event.costMicros / 1e6);
     if (event.errorCode === 'BUDGET_EXHAUSTED') metrics.addMetric('BudgetRefusals', MetricUnit.Count, 1);
   };
 }

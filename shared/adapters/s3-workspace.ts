@@ -7,6 +7,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { FanoutError } from '../domain/errors.js';
 import { safeRelativePath } from '../domain/workspace-path.js';
 import type { Workspace, WorkspaceStore } from '../ports/workspace.js';
 
@@ -14,6 +15,10 @@ export interface S3WorkspaceOptions {
   readonly client: S3Client;
   readonly bucket: string;
 }
+
+const isAccessDenied = (error: unknown): boolean =>
+  (error as Error)?.name === 'AccessDenied' ||
+  (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 403;
 
 /** Workspaces as S3 prefixes: `runs/{runId}/jobs/{owner}/{repo}/{number}/` in one bucket. */
 export class S3WorkspaceStore implements WorkspaceStore {
@@ -52,8 +57,32 @@ class S3Workspace implements Workspace {
       return object.Body ? await object.Body.transformToByteArray() : new Uint8Array();
     } catch (error) {
       if (error instanceof NoSuchKey || (error as Error).name === 'NoSuchKey') return undefined;
+      if (isAccessDenied(error)) return this.missingOrDenied(path, error);
       throw error;
     }
+  }
+
+  /**
+   * S3 answers 403, not 404, for a missing key to a caller without s3:ListBucket on the
+   * bucket. A list of the key tells the two apart: missing if the list is allowed and
+   * does not show it; otherwise the worker lacks a permission, and the error says which.
+   */
+  private async missingOrDenied(path: string, denied: unknown): Promise<undefined> {
+    const key = this.key(path);
+    try {
+      const page = await this.options.client.send(
+        new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: key, MaxKeys: 1 }),
+      );
+      if (!page.Contents?.some((object) => object.Key === key)) return undefined;
+    } catch (error) {
+      if (!isAccessDenied(error)) throw error;
+    }
+    throw new FanoutError(
+      'ACCESS_DENIED',
+      `S3 refused to read s3://${this.options.bucket}/${key} (403): the role needs s3:GetObject on the ` +
+        'object and s3:ListBucket on the bucket (without ListBucket, S3 answers 403 for a missing key)',
+      { cause: denied },
+    );
   }
 
   async list(): Promise<string[]> {

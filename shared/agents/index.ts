@@ -1,7 +1,9 @@
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BedrockModel } from '../adapters/bedrock-model.js';
 import { publishWork } from '../adapters/github-publisher.js';
 import { fetchSnapshot } from '../adapters/github-snapshot.js';
+import { type GitHubToken, withGitHubToken } from '../adapters/github-token.js';
 import { scriptedModel } from '../adapters/scripted-model.js';
 import { FanoutError } from '../domain/errors.js';
 import type { Agent } from '../ports/agent.js';
@@ -11,12 +13,12 @@ export { type AgentConfig, AgentConfigSchema, DEFAULT_AGENT };
 
 import { DEMO_SCRIPT, seedDemoSnapshot } from './demo.js';
 import { llmAgent } from './llm.js';
-import { loadPriceTable, priceOf } from './pricing.js';
+import { BUNDLED_PRICES, priceOf } from './pricing.js';
 import { simulateAgent } from './simulate.js';
 
 /** What the worker holds for its agent and never hands to it: the GitHub token, the API root. */
 export interface AgentWiring {
-  readonly githubToken?: string;
+  readonly github?: GitHubToken;
   readonly githubApiUrl?: string;
 }
 
@@ -25,13 +27,19 @@ export function createAgent(config: AgentConfig, wiring: AgentWiring = {}): Agen
     case 'simulate':
       return simulateAgent(config);
     case 'llm': {
-      const price = priceOf(loadPriceTable(config.prices), config.model);
+      const price = priceOf(config.prices ?? BUNDLED_PRICES, config.model);
       const demo = config.model === 'scripted:demo';
       const inner = llmAgent({
         model: demo
           ? scriptedModel(config.model, DEMO_SCRIPT)
           : new BedrockModel({
-              client: new BedrockRuntimeClient({ maxAttempts: 6, retryMode: 'adaptive' }),
+              client: new BedrockRuntimeClient({
+                maxAttempts: 6,
+                retryMode: 'adaptive',
+                // Converse is one request and one answer: HTTP/1.1 with keep-alive, like the
+                // worker's other clients (the SDK's HTTP/2 default serves the streaming calls).
+                requestHandler: new NodeHttpHandler(),
+              }),
               modelId: config.model,
             }),
         price,
@@ -49,11 +57,13 @@ export function createAgent(config: AgentConfig, wiring: AgentWiring = {}): Agen
             await seedDemoSnapshot(workspace);
             return;
           }
-          await fetchSnapshot(job.issue.repo, workspace, {
-            ...(config.ref ? { ref: config.ref } : {}),
-            ...(wiring.githubToken ? { token: wiring.githubToken } : {}),
-            ...(wiring.githubApiUrl ? { baseUrl: wiring.githubApiUrl } : {}),
-          });
+          await withGitHubToken(wiring.github, (token) =>
+            fetchSnapshot(job.issue.repo, workspace, {
+              ...(config.ref ? { ref: config.ref } : {}),
+              ...(token ? { token } : {}),
+              ...(wiring.githubApiUrl ? { baseUrl: wiring.githubApiUrl } : {}),
+            }),
+          );
         },
       });
       // Publishing is the worker's part, after the agent is done: the token stays here.
@@ -63,11 +73,13 @@ export function createAgent(config: AgentConfig, wiring: AgentWiring = {}): Agen
           const result = await inner.run(job, workspace, context);
           if (result.continue || config.publish === 'none' || job.issue.repo.startsWith('mock/'))
             return result;
-          const published = await publishWork(job, workspace, result.summary, {
-            mode: config.publish,
-            ...(wiring.githubToken ? { token: wiring.githubToken } : {}),
-            ...(wiring.githubApiUrl ? { baseUrl: wiring.githubApiUrl } : {}),
-          });
+          const published = await withGitHubToken(wiring.github, (token) =>
+            publishWork(job, workspace, result.summary, {
+              mode: config.publish,
+              ...(token ? { token } : {}),
+              ...(wiring.githubApiUrl ? { baseUrl: wiring.githubApiUrl } : {}),
+            }),
+          );
           await workspace.write('agent/published.json', JSON.stringify(published, null, 2));
           return { summary: `${result.summary}${published.url ? ` (${published.url})` : ''}` };
         },

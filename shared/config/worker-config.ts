@@ -27,6 +27,12 @@ const WorkerEnvSchema = z.object({
   // Only for S3-compatible engines addressed by IP (tests, local): AWS uses virtual-hosted style.
   FANOUT_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
   FANOUT_GITHUB_TOKEN_SECRET: z.string().min(1).optional(),
+  FANOUT_GITHUB_API_URL: z
+    .string()
+    .url('must be a GitHub API root, e.g. https://github.example.com/api/v3')
+    .optional(),
+  FANOUT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  FANOUT_STACK_NAME: z.string().min(1).optional(),
 });
 
 export interface WorkerConfig {
@@ -44,6 +50,12 @@ export interface WorkerConfig {
   readonly s3ForcePathStyle: boolean;
   /** The Secrets Manager secret holding the GitHub token, read by the worker at cold start. */
   readonly githubTokenSecret?: string;
+  /** The GitHub API root (GitHub Enterprise); github.com's when unset. */
+  readonly githubApiUrl?: string;
+  /** Days a state record is kept before DynamoDB's TTL may delete it. */
+  readonly retentionDays: number;
+  /** The stack, as a dimension of every metric: two stacks in one account keep their alarms apart. */
+  readonly stackName?: string;
 }
 
 /** Reads the worker's configuration once; every bad variable is named in one error. */
@@ -66,5 +78,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     agent: e.FANOUT_AGENT ?? DEFAULT_AGENT,
     s3ForcePathStyle: e.FANOUT_S3_FORCE_PATH_STYLE === 'true',
     ...(e.FANOUT_GITHUB_TOKEN_SECRET ? { githubTokenSecret: e.FANOUT_GITHUB_TOKEN_SECRET } : {}),
+    ...(e.FANOUT_GITHUB_API_URL ? { githubApiUrl: e.FANOUT_GITHUB_API_URL } : {}),
+    retentionDays: e.FANOUT_RETENTION_DAYS,
+    ...(e.FANOUT_STACK_NAME ? { stackName: e.FANOUT_STACK_NAME } : {}),
   };
 }

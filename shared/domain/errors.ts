@@ -16,6 +16,9 @@ export const ERROR_CODES = [
   'WORKSPACE_WRITE_FAILED',
   'DEADLINE',
   'RUN_TIME_EXCEEDED',
+  'SERVICE_UNAVAILABLE',
+  'MESSAGE_TOO_LARGE',
+  'ACCESS_DENIED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -33,9 +36,82 @@ export class FanoutError extends Error {
   }
 }
 
-/** Turns anything thrown into a FanoutError, keeping the original as `cause`. */
+/** Error names AWS services (and the SDK) give to conditions that pass: throttling, timeouts, 5xx. */
+const TRANSIENT_NAMES = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'TooManyRequestsException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'SlowDown',
+  'InternalServerException',
+  'InternalServerError',
+  'InternalError',
+  'InternalFailure',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'ModelTimeoutException',
+  'ModelNotReadyException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+  'TransactionInProgressException',
+]);
+
+/** Network failures Node reports by code: a connection reset or refused, a DNS hiccup, a socket timeout. */
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+]);
+
+interface SdkErrorShape {
+  name?: string;
+  code?: string;
+  status?: number;
+  $retryable?: unknown;
+  $fault?: string;
+  $metadata?: { httpStatusCode?: number };
+  cause?: unknown;
+}
+
+/**
+ * True when trying again may succeed. Decided from the SDK's own signals (`$retryable`,
+ * `$fault: 'server'`, the HTTP status), the error's name and Node's network codes, never
+ * from message text; an error it does not know is permanent only when none of these say otherwise.
+ */
+export function isTransient(error: unknown, depth = 0): boolean {
+  if (error === null || typeof error !== 'object' || depth > 3) return false;
+  const e = error as SdkErrorShape;
+  if (e.$retryable) return true;
+  if (e.$fault === 'server') return true;
+  const status = e.$metadata?.httpStatusCode ?? e.status;
+  if (status !== undefined && (status >= 500 || status === 429)) return true;
+  if (e.name && TRANSIENT_NAMES.has(e.name)) return true;
+  if (e.code && TRANSIENT_CODES.has(e.code)) return true;
+  return isTransient(e.cause, depth + 1);
+}
+
+/**
+ * Turns anything thrown into a FanoutError, keeping the original as `cause`: a transient
+ * failure (throttling, 5xx, a reset connection) becomes a retryable SERVICE_UNAVAILABLE,
+ * anything else the `fallback` code.
+ */
 export function toFanoutError(error: unknown, fallback: ErrorCode = 'AGENT_FAILED'): FanoutError {
   if (error instanceof FanoutError) return error;
   const message = error instanceof Error ? error.message : String(error);
+  if (isTransient(error))
+    return new FanoutError('SERVICE_UNAVAILABLE', message, { retryable: true, cause: error });
   return new FanoutError(fallback, message, { cause: error });
 }

@@ -35,6 +35,7 @@ function parseReservationId(id: string) {
  * full, as abandoned: the ledger cannot know whether a crashed attempt's provider billed
  * it, so it errs toward spending less than the budget. A reservation younger than
  * `minAgeMs` belongs to a delivery racing this one, not to a dead attempt, and is left.
+ * Returns what was charged.
  */
 export async function reclaimAbandoned(
   state: StatePort,
@@ -42,7 +43,8 @@ export async function reclaimAbandoned(
   now: number,
   minAgeMs: number,
   logger: Logger,
-): Promise<void> {
+): Promise<number> {
+  let charged = 0;
   const run = await state.getRun(holder.runId);
   for (const id of run?.outstanding ?? []) {
     const parsed = parseReservationId(id);
@@ -55,8 +57,10 @@ export async function reclaimAbandoned(
       parsed.amountMicros,
       'abandoned',
     );
+    if (answer === 'settled') charged += parsed.amountMicros;
     logger.warn('closed a reservation left open by a crashed attempt', { jobKey: holder.jobKey, id, answer });
   }
+  return charged;
 }
 
 type Reserved = { ok: true; id: string } | { ok: false; error: unknown };

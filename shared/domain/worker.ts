@@ -20,7 +20,17 @@ export type WorkerEvent =
     }
   | { readonly type: 'returned'; readonly jobKey: string; readonly reason: string }
   | { readonly type: 'deferred'; readonly jobKey: string; readonly reason: 'lease-held' }
-  | { readonly type: 'continued'; readonly jobKey: string; readonly continuation: number };
+  | { readonly type: 'continued'; readonly jobKey: string; readonly continuation: number }
+  /**
+   * What one attempt settled (or, `abandoned`, what a crashed attempt's open reservations
+   * were charged), whatever became of the attempt: the sum over a run is every dollar spent.
+   */
+  | {
+      readonly type: 'spent';
+      readonly jobKey: string;
+      readonly costMicros: number;
+      readonly abandoned?: boolean;
+    };
 
 export interface WorkerDeps {
   readonly state: StatePort;
@@ -48,6 +58,11 @@ export interface WorkerDeps {
   readonly signal?: AbortSignal;
   /** Runs before each job, e.g. emptying Lambda's reused /tmp (pitfall 8). */
   readonly beforeJob?: () => Promise<void>;
+  /**
+   * Seconds a record that failed with a retryable error stays hidden before its next
+   * delivery, by its receive count. @default retryDelaySeconds: 30 s doubling to 15 min, jittered
+   */
+  readonly retryDelay?: (receiveCount: number) => number;
   readonly onEvent?: (event: WorkerEvent) => void;
 }
 
@@ -63,6 +78,22 @@ export type RecordResult =
     }
   | { readonly kind: 'retry'; readonly reason: 'lease-held' | 'retryable-error' | 'lease-lost' | 'cancelled' }
   | { readonly kind: 'rejected'; readonly reason: 'poison' };
+
+/**
+ * The wait before a retryable failure's next delivery: `baseSeconds` doubling per
+ * receive up to `maxSeconds`, with full jitter on its upper half so that jobs that failed
+ * together do not come back together. Without it the record would wait out the queue's
+ * whole visibility timeout (90 minutes on AWS by default).
+ */
+export function retryDelaySeconds(
+  receiveCount: number,
+  options: { baseSeconds?: number; maxSeconds?: number; random?: () => number } = {},
+): number {
+  const base = options.baseSeconds ?? 30;
+  const max = options.maxSeconds ?? 900;
+  const ceiling = Math.min(max, base * 2 ** Math.max(0, receiveCount - 1));
+  return Math.max(0, Math.round(ceiling * (0.5 + (options.random ?? Math.random)() / 2)));
+}
 
 export function parseJobMessage(
   body: string,
@@ -142,7 +173,8 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
   // An earlier attempt (or an earlier delivery that died after reserving, before its lease)
   // may have left a reservation open: close it before this attempt spends.
   if (answer.attempts > 1 || record.receiveCount > 1) {
-    await reclaimAbandoned(state, lease, clock(), deps.leaseMs / 2, deps.logger);
+    const abandoned = await reclaimAbandoned(state, lease, clock(), deps.leaseMs / 2, deps.logger);
+    if (abandoned > 0) deps.onEvent?.({ type: 'spent', jobKey: key, costMicros: abandoned, abandoned: true });
   }
   deps.onEvent?.({ type: 'started', jobKey: key, title: message.issue.title, attempt: answer.attempts });
 
@@ -171,6 +203,8 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
           );
         })();
   const error = attempt.error;
+  // Every attempt's spend is reported, whatever becomes of it, so metrics miss no dollar.
+  if (attempt.costMicros > 0) deps.onEvent?.({ type: 'spent', jobKey: key, costMicros: attempt.costMicros });
 
   if (attempt.continued) {
     // Handed on, not failed: the lease goes back, a new message resumes from the checkpoint
@@ -212,6 +246,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
       attempt.ledger.flushed(),
       state.releaseLease(lease, { code: error.code, message: error.message }),
     ]);
+    await deps.queue.changeVisibility(record, retryDelayFor(record, deps));
     deps.onEvent?.({ type: 'returned', jobKey: key, reason: error.code });
     return { kind: 'retry', reason: 'retryable-error' };
   }
@@ -245,6 +280,9 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
   });
   return { kind: 'ack', reason: 'finished', status: outcome.status };
 }
+
+const retryDelayFor = (record: QueueRecord, deps: WorkerDeps): number =>
+  (deps.retryDelay ?? retryDelaySeconds)(record.receiveCount);
 
 interface Attempt {
   readonly durationMs: number;
@@ -365,6 +403,8 @@ export async function processBatch(
         messageId: record.messageId,
         error: String(error),
       });
+      // Back off rather than wait out the visibility timeout; if even that fails, the timeout stands.
+      await deps.queue.changeVisibility(record, retryDelayFor(record, deps)).catch(() => undefined);
       result = { kind: 'retry', reason: 'retryable-error' };
     }
     // A rejected record is already in the dead-letter queue; reporting it failed changes

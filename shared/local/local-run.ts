@@ -129,6 +129,11 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
         leaseMs,
         heartbeatMs: Math.max(100, Math.floor(leaseMs / 3)),
         maxReceiveCount: options.maxReceiveCount,
+        // Scaled to the local visibility timeout, as 30 s to 15 min is to Lambda's 90 minutes.
+        retryDelay: {
+          baseSeconds: Math.min(30, options.timeoutMs / 10_000),
+          maxSeconds: Math.min(900, options.timeoutMs / 1000),
+        },
         ...(options.countCalls ? { countCalls: true } : {}),
       }),
       onEvent: (event) => options.onEvent?.(event),

@@ -12,6 +12,8 @@ export interface WorkerInit {
   readonly leaseMs: number;
   readonly heartbeatMs: number;
   readonly maxReceiveCount: number;
+  /** Backoff of a retryable failure before its next delivery (the local twin of Lambda's 30 s to 15 min). */
+  readonly retryDelay: { readonly baseSeconds: number; readonly maxSeconds: number };
   /** Count each invocation's calls to the state table, the workspace and the queue (for `fanout bench`). */
   readonly countCalls?: boolean;
 }

@@ -6,8 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { DynamoState } from '../adapters/dynamo-state.js';
 import { embeddedDynamoClient } from '../adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
+import { envToken } from '../adapters/github-token.js';
 import { agentsBySettings, createAgent } from '../agents/index.js';
-import { processBatch, type WorkerDeps } from '../domain/worker.js';
+import { processBatch, retryDelaySeconds, type WorkerDeps } from '../domain/worker.js';
 import type { Logger } from '../ports/agent.js';
 import type { QueueControl } from '../ports/queue.js';
 import type { StatePort } from '../ports/state.js';
@@ -67,7 +68,7 @@ function counted<T extends object>(inner: T, kind: keyof typeof calls): T {
 
 /** The worker's GitHub access: read here, never handed to an agent. */
 const githubWiring = {
-  ...(process.env.GITHUB_TOKEN ? { githubToken: process.env.GITHUB_TOKEN } : {}),
+  github: envToken(process.env),
   ...(process.env.GITHUB_API_URL ? { githubApiUrl: process.env.GITHUB_API_URL } : {}),
 };
 
@@ -89,6 +90,7 @@ function wire(init: WorkerInit): BaseDeps {
     leaseMs: init.leaseMs,
     heartbeatMs: init.heartbeatMs,
     maxReceiveCount: init.maxReceiveCount,
+    retryDelay: (receiveCount) => retryDelaySeconds(receiveCount, init.retryDelay),
     onEvent: (event) => send({ type: 'event', event }),
   };
 }
