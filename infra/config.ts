@@ -1,3 +1,5 @@
+import { DEMO_MODEL, MODEL_ID_PATTERN } from '../shared/agents/model-ids.js';
+
 /** The stack's settings: each from CDK context (`-c key=value` or cdk.json), validated once. */
 export interface FanoutSettings {
   /** Lambda workers: reserved concurrency and event-source maxConcurrency. @default 5 */
@@ -14,7 +16,10 @@ export interface FanoutSettings {
   readonly maxReceiveCount: number;
   /** Days before a run's workspace objects expire. @default 30 */
   readonly workspaceRetentionDays: number;
-  /** Reserve concurrency for the workers (off for accounts with a small quota). @default true */
+  /**
+   * Reserve `workers` of the account's concurrency for the workers. Off by default: a new
+   * account's quota (often 10) leaves nothing to reserve and the deploy would fail. @default false
+   */
   readonly reserveConcurrency: boolean;
   /** Alarm when a day's spend passes this share of the budget, in percent. @default 80 */
   readonly spendAlarmPercent: number;
@@ -22,15 +27,17 @@ export interface FanoutSettings {
   readonly oldestMessageAlarmMinutes: number;
   /** Where alarms are emailed; none when unset. */
   readonly alarmEmail?: string;
-  /** The Bedrock model the llm agent uses; the simulate agent when unset. */
+  /** The Bedrock model (or inference profile, `us.anthropic...`) the llm agent uses; the simulate agent when unset. */
   readonly agentModel?: string;
   /** What the worker does with a finished patch (llm agent). @default none */
   readonly publish?: 'none' | 'comment' | 'pr';
   /** Name of the Secrets Manager secret that holds the GitHub token; only the worker reads it. */
   readonly githubTokenSecret?: string;
+  /** ARN of the customer managed KMS key that encrypts that secret, if it is not AWS managed. */
+  readonly githubTokenKmsKeyArn?: string;
 }
 
-export const DEFAULTS: Omit<FanoutSettings, 'alarmEmail'> = {
+export const DEFAULTS: Omit<FanoutSettings, 'alarmEmail' | 'githubTokenKmsKeyArn'> = {
   workers: 5,
   budgetUsd: 50,
   timeoutSeconds: 900,
@@ -38,7 +45,7 @@ export const DEFAULTS: Omit<FanoutSettings, 'alarmEmail'> = {
   batchSize: 1,
   maxReceiveCount: 5,
   workspaceRetentionDays: 30,
-  reserveConcurrency: true,
+  reserveConcurrency: false,
   spendAlarmPercent: 80,
   oldestMessageAlarmMinutes: 60,
 };
@@ -105,9 +112,14 @@ export function readSettings(lookup: Lookup): FanoutSettings {
     problems.push(`alarmEmail must be an email address, not ${JSON.stringify(email)}`);
   }
   const agentModel = lookup('agentModel');
-  if (agentModel !== undefined && !/^[A-Za-z0-9._:-]+$/.test(String(agentModel))) {
+  if (
+    agentModel !== undefined &&
+    String(agentModel) !== DEMO_MODEL &&
+    !MODEL_ID_PATTERN.test(String(agentModel))
+  ) {
     problems.push(
-      `agentModel must be a Bedrock model id like anthropic.claude-sonnet-4-20250514-v1:0, not ${JSON.stringify(agentModel)}`,
+      'agentModel must be a Bedrock model id like anthropic.claude-sonnet-4-20250514-v1:0 or an inference ' +
+        `profile like us.anthropic.claude-sonnet-4-5-20250929-v1:0, not ${JSON.stringify(agentModel)}`,
     );
   }
   const publish = lookup('publish');
@@ -117,6 +129,18 @@ export function readSettings(lookup: Lookup): FanoutSettings {
   const secret = lookup('githubTokenSecret');
   if (secret !== undefined && !/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(String(secret))) {
     problems.push(`githubTokenSecret must be a Secrets Manager secret name, not ${JSON.stringify(secret)}`);
+  }
+  const kmsKey = lookup('githubTokenKmsKeyArn');
+  if (
+    kmsKey !== undefined &&
+    !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(String(kmsKey))
+  ) {
+    problems.push(
+      `githubTokenKmsKeyArn must be a KMS key ARN like arn:aws:kms:us-east-1:123456789012:key/..., not ${JSON.stringify(kmsKey)}`,
+    );
+  }
+  if (kmsKey !== undefined && secret === undefined) {
+    problems.push('githubTokenKmsKeyArn needs githubTokenSecret: the secret that key encrypts');
   }
   if ((publish === 'comment' || publish === 'pr') && secret === undefined) {
     problems.push('publish needs githubTokenSecret: the secret that holds a token with write access');
@@ -128,6 +152,7 @@ export function readSettings(lookup: Lookup): FanoutSettings {
     ...(agentModel === undefined ? {} : { agentModel: String(agentModel) }),
     ...(publish === undefined ? {} : { publish: String(publish) as 'none' | 'comment' | 'pr' }),
     ...(secret === undefined ? {} : { githubTokenSecret: String(secret) }),
+    ...(kmsKey === undefined ? {} : { githubTokenKmsKeyArn: String(kmsKey) }),
   };
 }
 

@@ -1,7 +1,7 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { type FanoutSettings, visibilityTimeoutSeconds } from './config.js';
-import { JobQueue } from './constructs/job-queue.js';
+import { JOB_RETENTION_DAYS, JobQueue } from './constructs/job-queue.js';
 import { Observability } from './constructs/observability.js';
 import { StateTable } from './constructs/state-table.js';
 import { Workers } from './constructs/workers.js';
@@ -42,11 +42,15 @@ export class FanoutStack extends Stack {
       ...(s.agentModel ? { agentModel: s.agentModel } : {}),
       ...(s.publish ? { publish: s.publish } : {}),
       ...(s.githubTokenSecret ? { githubTokenSecret: s.githubTokenSecret } : {}),
+      ...(s.githubTokenKmsKeyArn ? { githubTokenKmsKeyArn: s.githubTokenKmsKeyArn } : {}),
+      retentionDays: s.workspaceRetentionDays,
+      metricsStack: this.stackName,
     });
     this.observability = new Observability(this, 'Observability', {
       queue: this.jobs.queue,
       deadLetterQueue: this.jobs.deadLetterQueue,
       function: this.workers.function,
+      metricsStack: this.stackName,
       budgetUsd: s.budgetUsd,
       spendAlarmPercent: s.spendAlarmPercent,
       oldestMessageAlarmMinutes: s.oldestMessageAlarmMinutes,
@@ -60,6 +64,10 @@ export class FanoutStack extends Stack {
     new CfnOutput(this, 'BucketName', { value: this.workspaces.bucket.bucketName });
     new CfnOutput(this, 'BudgetUsd', { value: String(s.budgetUsd) });
     new CfnOutput(this, 'WorkerCount', { value: String(s.workers) });
+    new CfnOutput(this, 'TimeoutSeconds', { value: String(s.timeoutSeconds) });
+    new CfnOutput(this, 'QueueRetentionDays', { value: String(JOB_RETENTION_DAYS) });
+    // `fanout send` refuses a run whose model the workers may not invoke.
+    new CfnOutput(this, 'AgentModel', { value: s.agentModel ?? 'none' });
     new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
   }
 }

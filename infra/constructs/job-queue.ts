@@ -2,27 +2,36 @@ import { Duration } from 'aws-cdk-lib';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
+/**
+ * Days a job may wait on the queue: SQS deletes a message past its retention without
+ * dead-lettering it, so the queue keeps jobs as long as SQS allows (14 days).
+ */
+export const JOB_RETENTION_DAYS = 14;
+
 export interface JobQueueProps {
   /** Queue visibility timeout: six times the worker timeout. */
   readonly visibilityTimeout: Duration;
   /** Deliveries before a message moves to the dead-letter queue. @default 5 */
   readonly maxReceiveCount?: number;
-  /** How long a job may wait on the queue. @default 4 days */
+  /** How long a job may wait on the queue. @default 14 days (the maximum) */
   readonly retention?: Duration;
 }
 
-/** The job queue and its dead-letter queue: SSE, TLS only, DLQ kept longer than the queue (pitfall 7). */
+/**
+ * The job queue and its dead-letter queue: SSE, TLS only, both keeping messages 14 days
+ * (the most SQS allows). A dead letter keeps its first enqueue time (pitfall 7), so one
+ * that waited long on the queue leaves the DLQ sooner: `fanout report` keeps the reasons.
+ */
 export class JobQueue extends Construct {
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
 
   constructor(scope: Construct, id: string, props: JobQueueProps) {
     super(scope, id);
-    const retention = props.retention ?? Duration.days(4);
+    const retention = props.retention ?? Duration.days(JOB_RETENTION_DAYS);
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      // A message keeps its first enqueue time in the DLQ: 14 days (the maximum) outlasts the queue's 4.
       retentionPeriod: Duration.days(14),
     });
     this.queue = new Queue(this, 'Queue', {

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import {
   Alarm,
   ComparisonOperator,
@@ -10,6 +10,7 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -20,6 +21,8 @@ export interface ObservabilityProps {
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
   readonly function: IFunction;
+  /** The `stack` dimension the worker's metrics carry, so each stack's alarms see only its own. */
+  readonly metricsStack: string;
   readonly budgetUsd: number;
   /** Share of the budget, in percent, whose spend in a day raises the spend alarm. @default 80 */
   readonly spendAlarmPercent?: number;
@@ -28,13 +31,13 @@ export interface ObservabilityProps {
   readonly alarmEmail?: string;
 }
 
-const fanoutMetric = (metricName: string, statistic: string, period = Duration.minutes(5)) =>
+const fanoutMetric = (stack: string, metricName: string, statistic: string, period = Duration.minutes(5)) =>
   new Metric({
     namespace: 'Fanout',
     metricName,
     statistic,
     period,
-    dimensionsMap: { service: 'fanout-worker' },
+    dimensionsMap: { service: 'fanout-worker', stack },
   });
 
 /** A dashboard of the fleet, and alarms on the DLQ, the queue's age, worker errors and spend. */
@@ -47,9 +50,22 @@ export class Observability extends Construct {
     super(scope, id);
     const { queue, deadLetterQueue: dlq } = props;
     const fn = props.function;
-    const spend = fanoutMetric('JobCostUsd', 'Sum', Duration.days(1));
+    const metric = (name: string, statistic: string, period?: Duration) =>
+      fanoutMetric(props.metricsStack, name, statistic, period);
+    const spend = metric('JobCostUsd', 'Sum', Duration.days(1));
 
     this.topic = new Topic(this, 'AlarmTopic', { enforceSSL: true });
+    // enforceSSL gives the topic a policy of its own, which replaces the default one that let
+    // the account's services publish: without this statement no alarm would ever be delivered.
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowCloudWatchAlarms',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    );
     if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
 
     const threshold = (props.budgetUsd * (props.spendAlarmPercent ?? 80)) / 100;
@@ -121,13 +137,13 @@ export class Observability extends Construct {
           new GraphWidget({
             title: 'Jobs',
             left: [
-              fanoutMetric('JobsDone', 'Sum'),
-              fanoutMetric('JobsFailed', 'Sum'),
-              fanoutMetric('JobsSkipped', 'Sum'),
-              fanoutMetric('LeaseConflicts', 'Sum'),
-              fanoutMetric('BudgetRefusals', 'Sum'),
+              metric('JobsDone', 'Sum'),
+              metric('JobsFailed', 'Sum'),
+              metric('JobsSkipped', 'Sum'),
+              metric('LeaseConflicts', 'Sum'),
+              metric('BudgetRefusals', 'Sum'),
             ],
-            right: [fanoutMetric('JobDuration', 'p50'), fanoutMetric('JobDuration', 'p95')],
+            right: [metric('JobDuration', 'p50'), metric('JobDuration', 'p95')],
           }),
           new SingleValueWidget({
             title: `Spend today against the ${props.budgetUsd} USD budget`,

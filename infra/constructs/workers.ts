@@ -1,7 +1,8 @@
 import { type CfnResource, type Duration, Size, Stack, Validations } from 'aws-cdk-lib';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { Architecture, LoggingFormat, RecursiveLoop, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -9,6 +10,7 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DEMO_MODEL, parseModelId } from '../../shared/agents/model-ids.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -19,7 +21,7 @@ export interface WorkersProps {
   readonly bucket: IBucket;
   /** Concurrent workers: event-source maxConcurrency, and reserved concurrency when reserved. */
   readonly workers: number;
-  /** Reserve `workers` of the account's concurrency. @default true */
+  /** Reserve `workers` of the account's concurrency. @default false */
   readonly reserveConcurrency?: boolean;
   readonly timeout: Duration;
   /** @default 1024 */
@@ -29,12 +31,21 @@ export interface WorkersProps {
   readonly maxReceiveCount: number;
   /** @default one month */
   readonly logRetention?: RetentionDays;
-  /** The Bedrock model of the llm agent: the worker may invoke this model and no other. */
+  /**
+   * The Bedrock model of the llm agent, a foundation model id or an inference profile id
+   * (`us.anthropic...`): the worker may invoke this model and no other.
+   */
   readonly agentModel?: string;
   /** @default none */
   readonly publish?: 'none' | 'comment' | 'pr';
   /** The secret holding the GitHub token: read by the worker, never passed to the agent. */
   readonly githubTokenSecret?: string;
+  /** The customer managed KMS key the secret is encrypted with, if not the AWS managed one. */
+  readonly githubTokenKmsKeyArn?: string;
+  /** Days a job's state record is kept (DynamoDB TTL), like its workspace. @default 30 */
+  readonly retentionDays?: number;
+  /** Names the stack in the metrics' dimensions, so two stacks in one account keep their alarms apart. */
+  readonly metricsStack?: string;
 }
 
 /** The worker function and the SQS event source that feeds it. */
@@ -61,7 +72,12 @@ export class Workers extends Construct {
       ephemeralStorageSize: Size.mebibytes(props.agentModel ? 2048 : 512),
       timeout: props.timeout,
       // Reserved = maxConcurrency: the poller never starts more than may run (pitfall 1).
-      reservedConcurrentExecutions: props.reserveConcurrency === false ? undefined : props.workers,
+      reservedConcurrentExecutions: props.reserveConcurrency === true ? props.workers : undefined,
+      // A job longer than one invocation continues in a new message on its own queue, an
+      // SQS -> Lambda -> SQS loop that Lambda stops after about 16 hops; a job may continue
+      // for 6 hours (24 invocations of 15 minutes). The core bounds the loop itself: the
+      // run-time limit and a cap on continuations (RUN_TIME_EXCEEDED).
+      recursiveLoop: RecursiveLoop.ALLOW,
       loggingFormat: LoggingFormat.JSON,
       logGroup: this.logGroup,
       environment: {
@@ -71,8 +87,12 @@ export class Workers extends Construct {
         FANOUT_DLQ_URL: props.deadLetterQueue.queueUrl,
         FANOUT_MAX_RECEIVE_COUNT: String(props.maxReceiveCount),
         FANOUT_WORKERS: String(props.workers),
+        FANOUT_RETENTION_DAYS: String(props.retentionDays ?? 30),
         POWERTOOLS_SERVICE_NAME: 'fanout-worker',
         POWERTOOLS_METRICS_NAMESPACE: 'Fanout',
+        ...(props.metricsStack ? { FANOUT_STACK_NAME: props.metricsStack } : {}),
+        // The bundle ships its source map; Node reads it only with this flag.
+        NODE_OPTIONS: '--enable-source-maps',
       },
       bundling: {
         format: OutputFormat.ESM,
@@ -99,39 +119,47 @@ export class Workers extends Construct {
         'FANOUT_AGENT',
         JSON.stringify({ kind: 'llm', model: props.agentModel, publish: props.publish ?? 'none' }),
       );
-      this.role.addToPrincipalPolicy(
-        new PolicyStatement({
-          actions: ['bedrock:InvokeModel'],
-          resources: [
-            Stack.of(this).formatArn({
-              service: 'bedrock',
-              account: '',
-              resource: 'foundation-model',
-              resourceName: props.agentModel,
-            }),
-          ],
-        }),
-      );
+      if (props.agentModel !== DEMO_MODEL) this.grantModel(props.agentModel);
     }
     if (props.githubTokenSecret) {
-      Secret.fromSecretNameV2(this, 'GitHubToken', props.githubTokenSecret).grantRead(this.role);
+      // GetSecretValue only (grantRead adds DescribeSecret, which the worker never calls); a
+      // secret's ARN ends in a dash and six random characters.
+      const secret = Secret.fromSecretNameV2(this, 'GitHubToken', props.githubTokenSecret);
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [`${secret.secretArn}-??????`],
+        }),
+      );
       this.function.addEnvironment('FANOUT_GITHUB_TOKEN_SECRET', props.githubTokenSecret);
+      if (props.githubTokenKmsKeyArn) {
+        // A secret under a customer key is decrypted through Secrets Manager, with the caller's kms:Decrypt.
+        Key.fromKeyArn(this, 'GitHubTokenKey', props.githubTokenKmsKeyArn).grantDecrypt(this.role);
+      }
     }
-    props.table.grantReadWriteData(this.function);
-    props.deadLetterQueue.grantSendMessages(this.function);
-    // Workspaces: objects under runs/ only, and the four calls the S3 workspace makes.
+    // The state table: the two item calls the worker makes (DynamoState's lease, ledger and
+    // slot writes are UpdateItem; its reads GetItem). Nothing else: no scan, no delete.
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
-        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [props.table.tableArn],
+      }),
+    );
+    props.deadLetterQueue.grantSendMessages(this.function);
+    // Continuations: a job that outlives its invocation goes on in a new message on its own queue.
+    props.queue.grantSendMessages(this.function);
+    // Workspaces: objects under runs/ only, and the calls the S3 workspace makes.
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject'],
         resources: [props.bucket.arnForObjects('runs/*')],
       }),
     );
+    // ListBucket on the bucket, unconditioned: S3 answers 404 for a missing key only to a caller
+    // allowed to list the bucket, evaluated in the GetObject's context, which carries no s3:prefix
+    // (a prefix condition would turn every "missing" into 403). The bucket holds only runs/.
     this.role.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: ['s3:ListBucket'],
-        resources: [props.bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': ['runs/*'] } },
-      }),
+      new PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
     );
     const bucketId = Stack.of(this).resolve((props.bucket.node.defaultChild as CfnResource).logicalId);
     Validations.of(this.role).acknowledge({
@@ -140,5 +168,46 @@ export class Workers extends Construct {
         'Workspace objects are runs/{runId}/jobs/{owner}/{repo}/{n}/*, known only at run time; the worker ' +
         'may touch runs/* and nothing else in the bucket, and its actions are listed one by one.',
     });
+  }
+
+  /**
+   * bedrock:InvokeModel (Converse) on one model. A foundation model id is granted in the
+   * stack's Region. An inference profile is granted itself, and its foundation model in
+   * every Region the profile routes to, only through that profile.
+   */
+  private grantModel(modelId: string): void {
+    const stack = Stack.of(this);
+    const model = parseModelId(modelId);
+    const foundationModel = (region: string) =>
+      `arn:${stack.partition}:bedrock:${region}::foundation-model/${model.baseId}`;
+    if (!model.geography) {
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['bedrock:InvokeModel'], resources: [foundationModel(stack.region)] }),
+      );
+      return;
+    }
+    const profileArn = `arn:${stack.partition}:bedrock:${stack.region}:${stack.account}:inference-profile/${model.id}`;
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['bedrock:InvokeModel'], resources: [profileArn] }),
+    );
+    const global = model.destinationRegions.includes('*');
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['bedrock:InvokeModel'],
+        // A global profile routes to any commercial Region, named in the ARN or left empty.
+        resources: global
+          ? [foundationModel('*'), foundationModel('')]
+          : model.destinationRegions.map(foundationModel),
+        conditions: { StringEquals: { 'bedrock:InferenceProfileArn': profileArn } },
+      }),
+    );
+    if (global) {
+      Validations.of(this.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/${model.baseId}]`,
+        reason:
+          'A global inference profile routes each call to a Region Bedrock picks; the grant names one model and ' +
+          'holds only for calls made through that profile (bedrock:InferenceProfileArn).',
+      });
+    }
   }
 }
