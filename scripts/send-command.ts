@@ -1,13 +1,15 @@
 import { parseArgs } from 'node:util';
 import { fetchGitHubIssues } from '../shared/adapters/github-issues.js';
 import { readIssuesFile } from '../shared/adapters/issues-file.js';
+import type { AgentConfig } from '../shared/agents/config.js';
+import { DEMO_MODEL } from '../shared/agents/model-ids.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import { type Issue, mockIssues, newRunId } from '../shared/domain/job.js';
 import { formatSendSummary, sendIssues } from '../shared/domain/send.js';
 import { usdToMicros } from '../shared/domain/units.js';
 import { AGENT_HELP, AGENT_OPTIONS, agentFromFlags } from './agent-flags.js';
 import { decimal, integer, joinNegativeNumbers } from './options.js';
-import { type AwsClients, openTarget, TARGET_HELP, TARGET_OPTIONS } from './targets.js';
+import { type AwsClients, openTarget, type StackFacts, TARGET_HELP, TARGET_OPTIONS } from './targets.js';
 
 export const SEND_HELP = `Usage: fanout send <source> <target> [options]
 
@@ -28,7 +30,7 @@ ${TARGET_HELP}
 
 Run:
   --run-id ID            the run to send to (default: a new run)
-  --budget-usd USD       budget of a new run (default 10)
+  --budget-usd USD       budget of a new run (default: the stack's budgetUsd, or 10)
   --dry-run              print what would be sent, send nothing
 
 The run's agent (each message carries it; without these flags, the workers' own):
@@ -69,7 +71,10 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
   if (sources !== 1)
     throw new FanoutError('INVALID_INPUT', 'name one source: --github OWNER/REPO, --file PATH or --mock N');
   const agent = agentFromFlags(values);
-  const budgetMicros = usdToMicros(decimal(values['budget-usd'], '--budget-usd', 10, 0, 1_000_000));
+  const budgetFlag =
+    values['budget-usd'] === undefined
+      ? undefined
+      : decimal(values['budget-usd'], '--budget-usd', 10, 0, 1_000_000);
   const runId = values['run-id'] ?? newRunId(new Date());
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) {
     throw new FanoutError('INVALID_INPUT', `--run-id must be 1-64 letters, digits, _ or -, not "${runId}"`);
@@ -116,6 +121,13 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
 
   const target = await openTarget(values, deps.aws);
   try {
+    if (agent) checkModelAllowed(agent, target.stack);
+    // A new run's budget: the flag, or the stack's own default (its BudgetUsd output), or 10.
+    const budgetMicros = usdToMicros(budgetFlag ?? target.stack?.budgetUsd ?? 10);
+    if (!values['dry-run'] && target.stack?.queueRetentionDays) {
+      const warning = retentionWarning(issues.length, await target.depths(), target.stack);
+      if (warning) out(warning);
+    }
     const summary = await sendIssues(
       issues,
       { runId, budgetMicros, ...(agent ? { agent } : {}) },
@@ -129,4 +141,43 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
   } finally {
     await target.close();
   }
+}
+
+/**
+ * The workers' role may invoke only the stack's model: a run that asks for another
+ * would see every job fail with AccessDenied, so it is refused here, before anything is sent.
+ */
+export function checkModelAllowed(agent: AgentConfig, stack: StackFacts | undefined): void {
+  if (agent.kind !== 'llm' || agent.model === DEMO_MODEL || stack?.agentModel === undefined) return;
+  if (agent.model === stack.agentModel) return;
+  throw new FanoutError(
+    'INVALID_INPUT',
+    stack.agentModel === 'none'
+      ? `the stack's workers may invoke no Bedrock model: deploy it with -c agentModel=${agent.model}, ` +
+          'or send with --model scripted:demo'
+      : `the stack's workers may invoke ${stack.agentModel} only, not ${agent.model}: send with ` +
+          `--model ${stack.agentModel}, or deploy the stack with -c agentModel=${agent.model}`,
+  );
+}
+
+/**
+ * SQS drops a message that waits past the queue's retention without dead-lettering it.
+ * Warns when the backlog, at the stack's workers and a whole invocation a job, could
+ * wait longer than that.
+ */
+export function retentionWarning(
+  sending: number,
+  depths: { visible: number; inFlight: number },
+  stack: StackFacts | undefined,
+): string | undefined {
+  if (!stack?.workers || !stack.timeoutSeconds || !stack.queueRetentionDays) return undefined;
+  const backlog = sending + depths.visible + depths.inFlight;
+  const worstSeconds = Math.ceil(backlog / stack.workers) * stack.timeoutSeconds;
+  const retentionSeconds = stack.queueRetentionDays * 86_400;
+  if (worstSeconds <= retentionSeconds) return undefined;
+  return (
+    `Warning: ${backlog} jobs on ${stack.workers} workers of ${stack.timeoutSeconds} s each may take ` +
+    `${(worstSeconds / 86_400).toFixed(1)} days; SQS deletes a job that waits over ${stack.queueRetentionDays} days ` +
+    'without dead-lettering it. Deploy more workers (-c workers=N) or send in smaller parts.'
+  );
 }

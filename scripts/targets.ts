@@ -29,6 +29,8 @@ export interface Target {
   defaultRunId(): Promise<string | undefined>;
   /** Called after a send, so `fanout run` drains the run sent to (local only). */
   adopt(runId: string): void;
+  /** What a deployed stack says of itself (its outputs); undefined for a queue by URL or a local target. */
+  readonly stack?: StackFacts;
   close(): Promise<void>;
 }
 
@@ -93,12 +95,30 @@ export function explainAwsError(error: unknown, what: string): never {
   throw new FanoutError('STATE_UNAVAILABLE', `cannot ${what}: ${name}: ${message}`, { cause: error });
 }
 
+/** The settings a deployed stack publishes, which `fanout send` must respect. */
+export interface StackFacts {
+  /** The default budget of a run (context key budgetUsd). */
+  readonly budgetUsd?: number;
+  readonly workers?: number;
+  readonly timeoutSeconds?: number;
+  /** Days SQS keeps a waiting job before it drops it. */
+  readonly queueRetentionDays?: number;
+  /** The one Bedrock model the workers may invoke, or 'none'. */
+  readonly agentModel?: string;
+}
+
 interface StackOutputs {
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
   readonly tableName: string;
   readonly bucketName: string;
+  readonly facts?: StackFacts;
 }
+
+const numberOutput = (value: string | undefined) => {
+  const n = value === undefined ? Number.NaN : Number(value);
+  return Number.isFinite(n) ? n : undefined;
+};
 
 /** Reads the queue, table and bucket a fanout stack publishes as outputs. */
 export async function readStackOutputs(
@@ -130,24 +150,32 @@ export async function readStackOutputs(
       `stack "${stackName}" has no ${missing.join(', ')} output(s): is it a fanout stack? Deploy this project's stack`,
     );
   }
+  const facts: Record<string, number | string | undefined> = {
+    budgetUsd: numberOutput(outputs.BudgetUsd),
+    workers: numberOutput(outputs.WorkerCount),
+    timeoutSeconds: numberOutput(outputs.TimeoutSeconds),
+    queueRetentionDays: numberOutput(outputs.QueueRetentionDays),
+    agentModel: outputs.AgentModel,
+  };
   return {
     queueUrl: outputs.QueueUrl as string,
     deadLetterQueueUrl: outputs.DeadLetterQueueUrl as string,
     tableName: outputs.TableName as string,
     bucketName: outputs.BucketName as string,
+    facts: Object.fromEntries(Object.entries(facts).filter(([, v]) => v !== undefined)) as StackFacts,
   };
 }
 
 async function queueDepth(sqs: SQSClient, url: string): Promise<{ visible: number; inFlight: number }> {
-  const { Attributes } = await sqs.send(
+  const answer = await sqs.send(
     new GetQueueAttributesCommand({
       QueueUrl: url,
       AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
     }),
   );
   return {
-    visible: Number(Attributes?.ApproximateNumberOfMessages ?? 0),
-    inFlight: Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+    visible: Number(answer?.Attributes?.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(answer?.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
   };
 }
 
@@ -174,6 +202,7 @@ function awsTarget(description: string, outputs: StackOutputs, clients: AwsClien
     letters: () => sqsDeadLetters(clients.sqs, outputs.deadLetterQueueUrl, outputs.queueUrl),
     defaultRunId: async () => (await state.listRuns(1))[0]?.runId,
     adopt: () => {},
+    ...(outputs.facts ? { stack: outputs.facts } : {}),
     close: async () => {},
   };
 }
