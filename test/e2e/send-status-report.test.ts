@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { reportCommand } from '../../scripts/report-command.js';
@@ -48,26 +48,8 @@ describe('fanout send --stack (SQS calls asserted, state on dynalite, workspaces
   });
   beforeEach(() => {
     printed = [];
-    cfn.reset();
     sqs.reset();
-    cfn.on(DescribeStacksCommand, { StackName: 'Fanout' }).resolves({
-      Stacks: [
-        {
-          StackName: 'Fanout',
-          CreationTime: new Date(),
-          StackStatus: 'CREATE_COMPLETE',
-          Outputs: [
-            { OutputKey: 'QueueUrl', OutputValue: 'https://sqs.us-east-1.amazonaws.com/1/jobs' },
-            {
-              OutputKey: 'DeadLetterQueueUrl',
-              OutputValue: 'https://sqs.us-east-1.amazonaws.com/1/jobs-dlq',
-            },
-            { OutputKey: 'TableName', OutputValue: 'stack-table' },
-            { OutputKey: 'BucketName', OutputValue: 'stack-bucket' },
-          ],
-        },
-      ],
-    });
+    withFacts({});
     sqs.on(SendMessageBatchCommand).callsFake(acceptAll);
   });
   const acceptAll = (input: { Entries: { Id: string }[] }) => ({
@@ -145,6 +127,76 @@ describe('fanout send --stack (SQS calls asserted, state on dynalite, workspaces
     ).toBe(0);
     expect(sqs).not.toHaveReceivedCommand(SendMessageBatchCommand);
     expect(printed.join('\n')).toMatch(/would send 2[\s\S]*mock\/backlog#1\n {2}mock\/backlog#2/);
+  });
+
+  const withFacts = (facts: Record<string, string>) => {
+    cfn.reset();
+    cfn.on(DescribeStacksCommand, { StackName: 'Fanout' }).resolves({
+      Stacks: [
+        {
+          StackName: 'Fanout',
+          CreationTime: new Date(),
+          StackStatus: 'CREATE_COMPLETE',
+          Outputs: [
+            { OutputKey: 'QueueUrl', OutputValue: 'https://sqs.us-east-1.amazonaws.com/1/jobs' },
+            {
+              OutputKey: 'DeadLetterQueueUrl',
+              OutputValue: 'https://sqs.us-east-1.amazonaws.com/1/jobs-dlq',
+            },
+            { OutputKey: 'TableName', OutputValue: 'stack-table' },
+            { OutputKey: 'BucketName', OutputValue: 'stack-bucket' },
+            ...Object.entries(facts).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
+          ],
+        },
+      ],
+    });
+  };
+
+  it("gives a new run the stack's own budget (its BudgetUsd output) when --budget-usd is absent", async () => {
+    withFacts({ BudgetUsd: '25' });
+    expect(
+      await sendCommand(['--mock', '1', '--stack', 'Fanout', '--run-id', 'r-budget'], { aws, out }),
+    ).toBe(0);
+    const state = new DynamoState({ tableName: 'stack-table', client: aws.dynamodb });
+    expect((await state.getRun('r-budget'))?.budgetMicros).toBe(25_000_000);
+  });
+
+  it("refuses a run whose model the stack's workers may not invoke, and sends nothing", async () => {
+    const profile = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
+    const sendLlm = (model: string, ...more: string[]) =>
+      sendCommand(['--mock', '1', '--stack', 'Fanout', ...more, '--agent', 'llm', '--model', model], {
+        aws,
+        out,
+      });
+    withFacts({ AgentModel: profile });
+    await expect(sendLlm('anthropic.claude-3-5-haiku-20241022-v1:0')).rejects.toThrow(
+      /may invoke us\.anthropic\.claude-sonnet-4-5-20250929-v1:0 only, not anthropic\.claude-3-5-haiku-20241022-v1:0: send with --model us\.anthropic/,
+    );
+    withFacts({ AgentModel: 'none' });
+    await expect(sendLlm(profile)).rejects.toThrow(
+      /may invoke no Bedrock model: deploy it with -c agentModel=/,
+    );
+    expect(sqs).not.toHaveReceivedCommand(SendMessageBatchCommand);
+    // The model the stack allows goes through.
+    withFacts({ AgentModel: profile });
+    expect(await sendLlm(profile, '--run-id', 'r-model')).toBe(0);
+  });
+
+  it('warns when the backlog could wait longer than SQS keeps a job', async () => {
+    withFacts({ WorkerCount: '2', TimeoutSeconds: '900', QueueRetentionDays: '14' });
+    sqs.on(GetQueueAttributesCommand).resolves({
+      Attributes: { ApproximateNumberOfMessages: '2600', ApproximateNumberOfMessagesNotVisible: '2' },
+    });
+    expect(
+      await sendCommand(['--mock', '100', '--stack', 'Fanout', '--run-id', 'r-long'], { aws, out }),
+    ).toBe(0);
+    expect(printed.join('\n')).toMatch(
+      /Warning: 2702 jobs on 2 workers of 900 s each may take 14\.1 days; SQS deletes a job that waits over 14 days/,
+    );
+    printed = [];
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: '0' } });
+    await sendCommand(['--mock', '100', '--stack', 'Fanout', '--run-id', 'r-short'], { aws, out });
+    expect(printed.join('\n')).not.toMatch(/Warning/);
   });
 
   it.each([

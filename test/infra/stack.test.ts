@@ -10,6 +10,7 @@ beforeAll(() => {
   template = synthStack().template;
   seven = synthStack({
     workers: '7',
+    reserveConcurrency: 'true',
     timeoutSeconds: '120',
     batchSize: '3',
     maxReceiveCount: '4',
@@ -38,10 +39,11 @@ describe('job queue', () => {
     });
   });
 
-  it('keeps dead letters longer than the queue keeps jobs, and redrives after maxReceiveCount', () => {
-    template.hasResourceProperties('AWS::SQS::Queue', { MessageRetentionPeriod: 1_209_600 });
+  it('keeps jobs and dead letters 14 days, the most SQS allows, and redrives after maxReceiveCount', () => {
+    // SQS drops a message past its retention without dead-lettering it: a job must not expire unseen.
+    template.resourcePropertiesCountIs('AWS::SQS::Queue', { MessageRetentionPeriod: 1_209_600 }, 2);
     template.hasResourceProperties('AWS::SQS::Queue', {
-      MessageRetentionPeriod: 345_600,
+      MessageRetentionPeriod: 1_209_600,
       RedrivePolicy: { maxReceiveCount: 5 },
     });
     seven.hasResourceProperties('AWS::SQS::Queue', { RedrivePolicy: { maxReceiveCount: 4 } });
@@ -66,7 +68,7 @@ describe('workers', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
 
-  it('makes maxConcurrency = reserved concurrency = workers (-c workers=7)', () => {
+  it('makes maxConcurrency = reserved concurrency = workers (-c workers=7 -c reserveConcurrency=true)', () => {
     seven.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 7 });
     seven.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       ScalingConfig: { MaximumConcurrency: 7 },
@@ -79,7 +81,8 @@ describe('workers', () => {
     });
   });
 
-  it('drops the reservation with -c reserveConcurrency=false, keeping maxConcurrency', () => {
+  it('reserves nothing by default, so a new account (quota 10) can deploy; maxConcurrency still caps', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: Match.absent() });
     const { template: unreserved } = synthStack({ reserveConcurrency: 'false', workers: '4' });
     unreserved.hasResourceProperties('AWS::Lambda::Function', {
       ReservedConcurrentExecutions: Match.absent(),
@@ -116,14 +119,42 @@ describe('least privilege', () => {
     template.hasResourceProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
   });
 
-  it('limits workspace access to runs/ in the bucket', () => {
+  it('limits workspace objects to runs/ in the bucket, and may list it (so a missing key is 404, not 403)', () => {
     const s3 = statements(template).filter((s) => JSON.stringify(s.Action).includes('s3:'));
-    expect(s3.map((s) => s.Action)).toEqual([
-      ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
-      's3:ListBucket',
-    ]);
+    expect(s3.map((s) => s.Action)).toEqual([['s3:GetObject', 's3:PutObject'], 's3:ListBucket']);
     expect(JSON.stringify(s3[0]?.Resource)).toContain('/runs/*');
-    expect(s3[1]?.Condition).toEqual({ StringLike: { 's3:prefix': ['runs/*'] } });
+    // S3 decides 404 against 403 with ListBucket in the GetObject's context, which has no s3:prefix.
+    expect(s3[1]?.Condition).toBeUndefined();
+  });
+
+  it('grants the table only the item calls the worker makes', () => {
+    const dynamo = statements(template).filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
+    expect(dynamo.flatMap((s) => s.Action)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+  });
+});
+
+describe('continuations and the runtime', () => {
+  it('may send to its own queue, and lets Lambda carry a job through more than 16 continuations', () => {
+    const sqs = statements(template).filter((s) => JSON.stringify(s.Action).includes('sqs:SendMessage'));
+    const targets = sqs.map((s) => JSON.stringify(s.Resource));
+    expect(targets.some((t) => t.includes('DeadLetterQueue'))).toBe(true);
+    expect(targets.some((t) => /JobsQueue(?!.*DeadLetter)/.test(t))).toBe(true);
+    template.hasResourceProperties('AWS::Lambda::Function', { RecursiveLoop: 'Allow' });
+  });
+
+  it('ships the source map with the flag that makes Node read it, and names the stack in its metrics', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          NODE_OPTIONS: '--enable-source-maps',
+          FANOUT_STACK_NAME: 'Fanout',
+          FANOUT_RETENTION_DAYS: '30',
+        }),
+      },
+    });
+    seven.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ FANOUT_RETENTION_DAYS: '9' }) },
+    });
   });
 });
 
@@ -206,7 +237,11 @@ describe('observability', () => {
       Period: 86_400,
     });
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [Match.anyValue()] });
-    template.hasResourceProperties('AWS::SNS::TopicPolicy', Match.anyValue());
+    // The worker's metrics carry the stack's name: another stack's jobs do not raise these alarms.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'JobCostUsd',
+      Dimensions: Match.arrayWith([{ Name: 'stack', Value: 'Fanout' }]),
+    });
   });
 
   it('has a dashboard of queue, workers, jobs and spend', () => {
@@ -225,7 +260,17 @@ describe('observability', () => {
   });
 
   it('publishes the outputs the CLI reads', () => {
-    for (const name of ['QueueUrl', 'DeadLetterQueueUrl', 'TableName', 'BucketName', 'BudgetUsd']) {
+    for (const name of [
+      'QueueUrl',
+      'DeadLetterQueueUrl',
+      'TableName',
+      'BucketName',
+      'BudgetUsd',
+      'WorkerCount',
+      'TimeoutSeconds',
+      'QueueRetentionDays',
+      'AgentModel',
+    ]) {
       template.hasOutput(name, Match.anyValue());
     }
   });
@@ -293,15 +338,60 @@ describe('the llm agent on AWS', () => {
       'foundation-model/anthropic.claude-sonnet-4-20250514-v1:0',
     );
     const secrets = all.filter((s) => JSON.stringify(s.Action).includes('secretsmanager:'));
-    expect(secrets.flatMap((s) => s.Action)).toEqual([
-      'secretsmanager:GetSecretValue',
-      'secretsmanager:DescribeSecret',
-    ]);
+    expect(secrets.flatMap((s) => s.Action)).toEqual(['secretsmanager:GetSecretValue']);
     expect(JSON.stringify(secrets[0]?.Resource)).toContain('secret:fanout/github-token');
     for (const action of all.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]))) {
       expect(action).not.toMatch(/\*$/);
     }
     expect(new AwsSolutionsChecks(app).validateScope(stack).violations.map((v) => v.ruleName)).toEqual([]);
+  });
+
+  it('grants an inference profile, and its model in every Region it routes to, only through that profile', () => {
+    const {
+      app,
+      stack,
+      template: profiled,
+    } = synthStack({ agentModel: 'eu.anthropic.claude-sonnet-4-5-20250929-v1:0' });
+    const bedrock = statements(profiled).filter((s) => JSON.stringify(s.Action).includes('bedrock:'));
+    expect(bedrock).toHaveLength(2);
+    expect(JSON.stringify(bedrock[0]?.Resource)).toMatch(
+      /:bedrock:",\{"Ref":"AWS::Region"\},":",\{"Ref":"AWS::AccountId"\},":inference-profile\/eu\.anthropic\.claude-sonnet-4-5-20250929-v1:0"/,
+    );
+    const regions = ((bedrock[1]?.Resource ?? []) as unknown[]).map((r) =>
+      JSON.stringify(r)
+        .match(/bedrock:([a-z0-9-]*)::foundation-model\/([^"]+)"/)
+        ?.slice(1),
+    );
+    expect(regions.map((r) => r?.[1])).toEqual(
+      Array(regions.length).fill('anthropic.claude-sonnet-4-5-20250929-v1:0'),
+    );
+    expect(regions.map((r) => r?.[0])).toEqual(
+      expect.arrayContaining(['eu-central-1', 'eu-west-1', 'eu-west-3', 'eu-north-1']),
+    );
+    expect(JSON.stringify(bedrock[1]?.Condition)).toContain('bedrock:InferenceProfileArn');
+    expect(new AwsSolutionsChecks(app).validateScope(stack).violations.map((v) => v.ruleName)).toEqual([]);
+    // A global profile may route anywhere: the model in any Region, through that profile only.
+    const {
+      app: gApp,
+      stack: gStack,
+      template: global,
+    } = synthStack({ agentModel: 'global.anthropic.claude-sonnet-4-5-20250929-v1:0' });
+    const g = statements(global).filter((s) => JSON.stringify(s.Action).includes('bedrock:'));
+    expect(JSON.stringify(g[1]?.Resource)).toContain(
+      ':bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0',
+    );
+    expect(new AwsSolutionsChecks(gApp).validateScope(gStack).violations.map((v) => v.ruleName)).toEqual([]);
+  });
+
+  it('may decrypt the token secret with its customer key, when the secret has one', () => {
+    const key = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const { template: keyed } = synthStack({
+      githubTokenSecret: 'fanout/github-token',
+      githubTokenKmsKeyArn: key,
+    });
+    const kms = statements(keyed).filter((s) => JSON.stringify(s.Action).includes('kms:'));
+    expect(kms.map((s) => [s.Action, s.Resource])).toEqual([['kms:Decrypt', key]]);
+    expect(statements(template).some((s) => JSON.stringify(s.Action).includes('kms:'))).toBe(false);
   });
 
   it('refuses publishing without a token secret, and a model id that is not one', () => {

@@ -82,7 +82,7 @@ describe('Bedrock model adapter: the exact Converse call', () => {
         tools: [],
         maxOutputTokens: 10,
       }),
-    ).rejects.toMatchObject({ code: 'AGENT_FAILED', retryable: true });
+    ).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryable: true });
     bedrock
       .on(ConverseCommand)
       .rejects(Object.assign(new Error('no access to the model'), { name: 'AccessDeniedException' }));

@@ -1,8 +1,9 @@
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoState } from '../../shared/adapters/dynamo-state.js';
+import { DynamoState, TTL_ATTRIBUTE } from '../../shared/adapters/dynamo-state.js';
 import { embeddedDynamoClient } from '../../shared/adapters/embedded-dynamo.js';
 import { type StateFixture, startState } from '../support/engines.js';
-import { throttlingFront } from '../support/throttling-front.js';
+import { dynamoFront, throttlingFront } from '../support/throttling-front.js';
 
 let fx: StateFixture;
 beforeAll(async () => {
@@ -47,6 +48,49 @@ describe('the DynamoDB adapter on behaviour real DynamoDB has', () => {
     } finally {
       client.destroy();
       await front.close();
+    }
+  });
+
+  it('counts a lease write the SDK retried after it succeeded as acquired, not held by another', async () => {
+    let lostOne = false;
+    const front = await dynamoFront(fx.engine.endpoint, (_n, body) => {
+      if (lostOne || !body.includes('leaseOwner = :owner')) return 'pass';
+      lostOne = true;
+      return 'lose-answer';
+    });
+    const client = embeddedDynamoClient(front.endpoint);
+    const state = new DynamoState({ tableName: 'fanout-state', client });
+    try {
+      const answer = await state.acquireLease(
+        'lost',
+        'acme/api#1',
+        { owner: 'me', worker: 'w' },
+        1000,
+        60_000,
+      );
+      expect(front.stats().lost).toBe(1);
+      expect(answer).toEqual({ kind: 'acquired', fence: 1, attempts: 1, firstStartedAt: 1000 });
+      // Another worker still finds it held.
+      expect(
+        await fx.state.acquireLease('lost', 'acme/api#1', { owner: 'other', worker: 'w2' }, 1001, 60_000),
+      ).toMatchObject({ kind: 'held', owner: 'me' });
+    } finally {
+      client.destroy();
+      await front.close();
+    }
+  });
+
+  it('lets DynamoDB expire records after the retention the stack sets', async () => {
+    const client = embeddedDynamoClient(fx.engine.endpoint);
+    try {
+      const state = new DynamoState({ tableName: 'fanout-state', client, retentionDays: 9 });
+      await state.createRun({ runId: 'ttl', budgetMicros: 1, createdAt: 86_400_000 });
+      const { Item } = await DynamoDBDocumentClient.from(client).send(
+        new GetCommand({ TableName: 'fanout-state', Key: { pk: 'RUN#ttl', sk: 'RUN' } }),
+      );
+      expect(Item?.[TTL_ATTRIBUTE]).toBe(86_400 + 9 * 86_400);
+    } finally {
+      client.destroy();
     }
   });
 });

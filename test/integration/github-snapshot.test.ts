@@ -1,6 +1,9 @@
 import { mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createGzip } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { FolderWorkspaceStore } from '../../shared/adapters/folder-workspace.js';
 import { fetchSnapshot } from '../../shared/adapters/github-snapshot.js';
@@ -58,6 +61,40 @@ describe('repository snapshot from a GitHub tarball', () => {
       });
     } finally {
       await gh.close();
+    }
+  });
+
+  it('stops an archive at its size cap while it streams, however much more the server would send', async () => {
+    // A gzip stream of zeros without end (bounded at 4 GB unpacked, should the cap fail).
+    let sent = 0;
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-gzip' });
+      const gzip = createGzip();
+      gzip.pipe(res);
+      const zeros = Buffer.alloc(1 << 20);
+      const more = () => {
+        while (sent < 4096 && !res.destroyed) {
+          sent++;
+          if (!gzip.write(zeros)) return gzip.once('drain', more);
+        }
+        gzip.end();
+      };
+      res.on('close', () => gzip.destroy());
+      more();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const ws = new FolderWorkspaceStore(await mkdtemp(join(tmpdir(), 'snap-'))).open('runs/r/jobs/a/b/1/');
+      await expect(fetchSnapshot('acme/endless', ws, { baseUrl, maxBytes: 2_000_000 })).rejects.toMatchObject(
+        { code: 'AGENT_FAILED', message: expect.stringMatching(/larger than a snapshot may be/) },
+      );
+      // Cut off within a few MB of the cap, not after reading the whole archive.
+      expect(sent).toBeLessThan(64);
+      expect(await ws.list()).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
     }
   });
 });

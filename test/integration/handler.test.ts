@@ -11,7 +11,15 @@ import { emptyDirectory } from '../../shared/adapters/scratch-dir.js';
 import { processBatch } from '../../shared/domain/worker.js';
 import type { Agent } from '../../shared/ports/agent.js';
 import { harness, issues, messageFor, silent } from '../scenarios/harness.js';
-import { lambdaEnv, type S3Fixture, type SqsFixture, startS3, startSqs } from '../support/aws-engines.js';
+import {
+  lambdaEnv,
+  lambdaEvent,
+  receiveAll,
+  type S3Fixture,
+  type SqsFixture,
+  startS3,
+  startSqs,
+} from '../support/aws-engines.js';
 import { type StateFixture, startState } from '../support/engines.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -30,42 +38,7 @@ describe('the Lambda handler under a timeout', () => {
   });
   afterAll(() => Promise.all([dynamo.close(), s3.close(), sqs.close()]));
 
-  /** Receives until all 3 messages are in hand (short polls: local-aws-sqs's long poll can return one message twice). */
-  const receiveEvent = async (): Promise<SQSEvent> => {
-    const byId = new Map<string, Message>();
-    const until = Date.now() + 10_000;
-    while (byId.size < 3 && Date.now() < until) {
-      const { Messages: got = [] } = await sqs.client.send(
-        new ReceiveMessageCommand({
-          QueueUrl: sqs.queueUrl,
-          MaxNumberOfMessages: 10,
-          AttributeNames: ['All'],
-          WaitTimeSeconds: 0,
-        }),
-      );
-      for (const m of got) byId.set(m.MessageId as string, m);
-      if (got.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    const Messages = [...byId.values()];
-    return {
-      Records: Messages.map((m) => ({
-        messageId: m.MessageId as string,
-        receiptHandle: m.ReceiptHandle as string,
-        body: m.Body as string,
-        attributes: {
-          ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? '1',
-          SentTimestamp: '0',
-          SenderId: 'x',
-          ApproximateFirstReceiveTimestamp: '0',
-        },
-        messageAttributes: {},
-        md5OfBody: '',
-        eventSource: 'aws:sqs',
-        eventSourceARN: 'arn',
-        awsRegion: 'us-east-1',
-      })),
-    };
-  };
+  const receiveEvent = async (): Promise<SQSEvent> => lambdaEvent(await receiveAll(sqs, 3));
 
   /** The handler in a process of its own, as a Lambda execution environment. */
   const invoke = (event: SQSEvent): { child: ChildProcess; response: Promise<string> } => {

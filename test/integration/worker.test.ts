@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FolderWorkspaceStore } from '../../shared/adapters/folder-workspace.js';
 import { LocalQueue } from '../../shared/adapters/local-queue.js';
+import { recordMetrics } from '../../shared/adapters/powertools.js';
 import { FanoutError } from '../../shared/domain/errors.js';
 import { type Issue, type JobMessage, jobKey } from '../../shared/domain/job.js';
 import { reservationId } from '../../shared/domain/ledger.js';
-import { processBatch, type WorkerDeps } from '../../shared/domain/worker.js';
+import { processBatch, type WorkerDeps, type WorkerEvent } from '../../shared/domain/worker.js';
 import type { Agent } from '../../shared/ports/agent.js';
 import { type StateFixture, startState } from '../support/engines.js';
 
@@ -137,6 +138,61 @@ describe('processBatch', () => {
       await queue.changeVisibility(record, 0);
     }
     expect(queue.deadLetters()[0]).toMatchObject({ code: 'STATE_UNAVAILABLE' });
+  });
+
+  it('backs a retryable failure off for 30 s doubling (jittered), not the whole visibility timeout', async () => {
+    const queue = await setup('backoff', [1]);
+    const hidden: number[] = [];
+    const spy: LocalQueue = Object.assign(Object.create(queue), {
+      changeVisibility: async (record: Parameters<LocalQueue['changeVisibility']>[0], seconds: number) => {
+        hidden.push(seconds);
+        return queue.changeVisibility(record, seconds);
+      },
+    });
+    const agent = scriptedAgent({ 1: 'retryable' });
+    for (let delivery = 1; delivery <= 2; delivery++) {
+      const [record] = await queue.receive(1, 0);
+      if (!record) throw new Error('expected a delivery');
+      await processBatch([record], deps(spy, agent));
+      expect(queue.depth()).toMatchObject({ visible: 0, inFlight: 1 });
+      await queue.changeVisibility(record, 0);
+    }
+    expect(hidden[0]).toBeGreaterThanOrEqual(15);
+    expect(hidden[0]).toBeLessThanOrEqual(30);
+    expect(hidden[1]).toBeGreaterThanOrEqual(30);
+    expect(hidden[1]).toBeLessThanOrEqual(60);
+  });
+
+  it('reports what every attempt spent, the retried one too, so metrics count every dollar', async () => {
+    const queue = await setup('spent', [1]);
+    const events: WorkerEvent[] = [];
+    let calls = 0;
+    const flaky: Agent = {
+      name: 'flaky',
+      async run(_job, _workspace, context) {
+        const reservation = await context.spend.reserve(700);
+        await reservation.settle(700);
+        if (++calls === 1) throw new FanoutError('SERVICE_UNAVAILABLE', 'busy', { retryable: true });
+        return { summary: 'ok' };
+      },
+    };
+    for (let delivery = 1; delivery <= 2; delivery++) {
+      const [record] = await queue.receive(1, 0);
+      if (!record) throw new Error('expected a delivery');
+      await processBatch([record], deps(queue, flaky, { onEvent: (e) => events.push(e) }));
+      await queue.changeVisibility(record, 0);
+    }
+    const spent = events.filter((e) => e.type === 'spent');
+    expect(spent.map((e) => e.costMicros)).toEqual([700, 700]);
+    const metrics: Record<string, number> = {};
+    const record = recordMetrics({
+      addMetric: (name: string, _unit: unknown, value: number) => {
+        metrics[name] = (metrics[name] ?? 0) + value;
+      },
+    } as never);
+    for (const event of events) record(event);
+    expect(metrics.JobCostUsd).toBeCloseTo(0.0014, 10);
+    expect((await fx.state.getRun('spent'))?.spentMicros).toBe(1400);
   });
 
   it('skips a job the budget cannot cover and says so', async () => {

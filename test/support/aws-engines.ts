@@ -4,7 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
 import { createSqsServer } from 'local-aws-sqs';
 import S3rver from 's3rver';
 
@@ -121,5 +128,52 @@ export function lambdaEnv(
     FANOUT_DLQ_URL: engines.sqs.deadLetterQueueUrl,
     FANOUT_S3_FORCE_PATH_STYLE: 'true',
     ...extra,
+  };
+}
+
+/**
+ * Receives until `count` messages of the queue are in hand (short polls: local-aws-sqs's
+ * long poll can return one message twice), or 10 s pass.
+ */
+export async function receiveAll(sqs: SqsFixture, count: number): Promise<Message[]> {
+  const byId = new Map<string, Message>();
+  const until = Date.now() + 10_000;
+  while (byId.size < count && Date.now() < until) {
+    const { Messages = [] } = await sqs.client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: sqs.queueUrl,
+        MaxNumberOfMessages: 10,
+        AttributeNames: ['All'],
+        WaitTimeSeconds: 0,
+      }),
+    );
+    for (const m of Messages) byId.set(m.MessageId as string, m);
+    if (Messages.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return [...byId.values()];
+}
+
+/** The event the Lambda SQS event source would hand the function for these messages. */
+export function lambdaEvent(
+  messages: readonly Message[],
+  queueArn = 'arn:aws:sqs:us-east-1:123456789012:fanout-jobs',
+): SQSEvent {
+  return {
+    Records: messages.map((m) => ({
+      messageId: m.MessageId as string,
+      receiptHandle: m.ReceiptHandle as string,
+      body: m.Body as string,
+      attributes: {
+        ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? '1',
+        SentTimestamp: m.Attributes?.SentTimestamp ?? '0',
+        SenderId: 'test',
+        ApproximateFirstReceiveTimestamp: '0',
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: queueArn,
+      awsRegion: 'us-east-1',
+    })),
   };
 }
