@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { parseRunId } from '../shared/domain/job.js';
 import { redrive } from '../shared/domain/redrive.js';
 import { type AwsClients, TARGET_HELP, TARGET_OPTIONS, withTarget } from './targets.js';
 
@@ -35,7 +36,7 @@ export async function redriveCommand(
   }
   return withTarget(values, deps.aws, async (target) => {
     const summary = await redrive(await target.letters(), target.state, {
-      ...(values['run-id'] ? { runId: values['run-id'] } : {}),
+      ...(values['run-id'] ? { runId: parseRunId(values['run-id']) } : {}),
       dryRun: Boolean(values['dry-run']),
     });
     // Locally, the next `fanout run` resumes the run that has jobs again.

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { FanoutError } from '../shared/domain/errors.js';
-import { prefixForKey } from '../shared/domain/job.js';
+import { parseRunId, prefixForKey } from '../shared/domain/job.js';
 import { formatCsv, formatReport, reportFromState } from '../shared/domain/report.js';
 import { type AwsClients, TARGET_HELP, TARGET_OPTIONS, withTarget } from './targets.js';
 
@@ -38,7 +38,7 @@ export async function reportCommand(
   }
   if (values.json && values.csv) throw new FanoutError('INVALID_INPUT', 'give --json or --csv, not both');
   return withTarget(values, deps.aws, async (target) => {
-    const runId = values['run-id'] ?? (await target.defaultRunId());
+    const runId = values['run-id'] !== undefined ? parseRunId(values['run-id']) : await target.defaultRunId();
     if (!runId) throw new FanoutError('INVALID_INPUT', `no run found in ${target.description}`);
     const run = await target.state.getRun(runId);
     if (!run)

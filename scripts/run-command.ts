@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { readIssuesFile } from '../shared/adapters/issues-file.js';
 import { FanoutError } from '../shared/domain/errors.js';
-import { type Issue, mockIssues } from '../shared/domain/job.js';
+import { type Issue, mockIssues, parseRunId } from '../shared/domain/job.js';
 import { formatReport } from '../shared/domain/report.js';
 import { parseDuration, usdToMicros } from '../shared/domain/units.js';
 import type { Dispatcher } from '../shared/local/dispatcher.js';
@@ -99,9 +99,10 @@ export async function runCommand(args: string[]): Promise<number> {
       timeoutMs,
       maxReceiveCount,
       budgetMicros: usdToMicros(budgetUsd),
+      budgetGiven: values['budget-usd'] !== undefined,
       issues,
       ...(agent ? { agent } : {}),
-      ...(values['run-id'] ? { runId: values['run-id'] } : {}),
+      ...(values['run-id'] !== undefined ? { runId: parseRunId(values['run-id']) } : {}),
       onDispatcher: (d) => {
         dispatcher = d;
       },

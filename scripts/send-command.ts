@@ -4,7 +4,7 @@ import { readIssuesFile } from '../shared/adapters/issues-file.js';
 import type { AgentConfig } from '../shared/agents/config.js';
 import { DEMO_MODEL } from '../shared/agents/model-ids.js';
 import { FanoutError } from '../shared/domain/errors.js';
-import { type Issue, mockIssues, newRunId } from '../shared/domain/job.js';
+import { type Issue, mockIssues, newRunId, parseRunId } from '../shared/domain/job.js';
 import { formatSendSummary, sendIssues } from '../shared/domain/send.js';
 import { usdToMicros } from '../shared/domain/units.js';
 import { AGENT_HELP, AGENT_OPTIONS, agentFromFlags } from './agent-flags.js';
@@ -75,10 +75,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
     values['budget-usd'] === undefined
       ? undefined
       : decimal(values['budget-usd'], '--budget-usd', 10, 0, 1_000_000);
-  const runId = values['run-id'] ?? newRunId(new Date());
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) {
-    throw new FanoutError('INVALID_INPUT', `--run-id must be 1-64 letters, digits, _ or -, not "${runId}"`);
-  }
+  const runId = values['run-id'] !== undefined ? parseRunId(values['run-id']) : newRunId(new Date());
   const state = values.state ?? 'open';
   if (state !== 'open' && state !== 'closed' && state !== 'all') {
     throw new FanoutError('INVALID_INPUT', `--state must be open, closed or all, not "${state}"`);
@@ -130,7 +127,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
     }
     const summary = await sendIssues(
       issues,
-      { runId, budgetMicros, ...(agent ? { agent } : {}) },
+      { runId, budgetMicros, budgetGiven: budgetFlag !== undefined, ...(agent ? { agent } : {}) },
       { state: target.state, queue: target.queue, workspaces: target.workspaces, clock: Date.now },
       { dryRun: Boolean(values['dry-run']) },
     );

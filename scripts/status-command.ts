@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { FanoutError } from '../shared/domain/errors.js';
+import { parseRunId } from '../shared/domain/job.js';
 import { buildStatus, formatStatus, type StatusSnapshot } from '../shared/domain/status.js';
 import { parseDuration } from '../shared/domain/units.js';
 import { type AwsClients, TARGET_HELP, TARGET_OPTIONS, type Target, withTarget } from './targets.js';
@@ -57,6 +58,7 @@ export async function statusCommand(
     return 0;
   }
   const interval = parseDuration(values.interval ?? '2s', '--interval');
+  if (values['run-id'] !== undefined) parseRunId(values['run-id']);
   return withTarget(values, deps.aws, async (target) => {
     if (values.json) {
       out(JSON.stringify(await snapshot(target, values['run-id']), null, 2));

@@ -192,7 +192,7 @@ export class DynamoState implements StatePort {
             status: 'PENDING' satisfies JobStatus,
             fence: 0,
             attempts: 0,
-            costMicros: 0,
+            attemptCosts: {},
             registeredAt: job.registeredAt,
             [TTL_ATTRIBUTE]: this.ttl(job.registeredAt),
           },
@@ -271,7 +271,7 @@ export class DynamoState implements StatePort {
               'SET #s = :running, leaseOwner = :owner, worker = :worker, leaseUntil = :until, startedAt = :now, ' +
               'heartbeatAt = :now, firstStartedAt = if_not_exists(firstStartedAt, :now), ' +
               'fence = if_not_exists(fence, :zero) + :one, attempts = if_not_exists(attempts, :zero) + :one, ' +
-              'runId = :runId, jobKey = :jobKey, costMicros = if_not_exists(costMicros, :zero), ' +
+              'runId = :runId, jobKey = :jobKey, attemptCosts = if_not_exists(attemptCosts, :noCosts), ' +
               `title = if_not_exists(title, :jobKey), ${TTL_ATTRIBUTE} = if_not_exists(${TTL_ATTRIBUTE}, :ttl)`,
             ExpressionAttributeNames: { '#s': 'status' },
             ExpressionAttributeValues: {
@@ -286,6 +286,7 @@ export class DynamoState implements StatePort {
               ':runId': runId,
               ':jobKey': jobKey,
               ':ttl': this.ttl(now),
+              ':noCosts': {},
             },
             ReturnValues: 'UPDATED_NEW',
           }),
@@ -327,6 +328,7 @@ export class DynamoState implements StatePort {
     lease: Lease,
     updateExpression: string,
     values: Record<string, unknown>,
+    names: Record<string, string> = {},
   ): Promise<boolean> {
     return this.conditional(() =>
       this.doc.send(
@@ -335,7 +337,7 @@ export class DynamoState implements StatePort {
           Key: jobItemKey(lease.runId, lease.jobKey),
           UpdateExpression: updateExpression,
           ConditionExpression: '#s = :running AND fence = :fence AND leaseOwner = :owner',
-          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeNames: { '#s': 'status', ...names },
           ExpressionAttributeValues: {
             ':running': 'RUNNING',
             ':fence': lease.fence,
@@ -358,15 +360,38 @@ export class DynamoState implements StatePort {
   async releaseLease(
     lease: Lease,
     error?: { code: ErrorCode; message: string },
+    costMicros = 0,
   ): Promise<'released' | 'lost'> {
     const ok = await this.fencedUpdate(
       lease,
       error
-        ? 'SET #s = :pending, errorCode = :code, errorMessage = :msg REMOVE leaseOwner, leaseUntil'
-        : 'SET #s = :pending REMOVE leaseOwner, leaseUntil',
-      { ':pending': 'PENDING', ...(error ? { ':code': error.code, ':msg': error.message } : {}) },
+        ? 'SET #s = :pending, errorCode = :code, errorMessage = :msg, attemptCosts.#attempt = :cost REMOVE leaseOwner, leaseUntil'
+        : 'SET #s = :pending, attemptCosts.#attempt = :cost REMOVE leaseOwner, leaseUntil',
+      {
+        ':pending': 'PENDING',
+        ':cost': costMicros,
+        ...(error ? { ':code': error.code, ':msg': error.message } : {}),
+      },
+      { '#attempt': lease.owner },
     );
     return ok ? 'released' : 'lost';
+  }
+
+  async recordAttemptCost(lease: Lease, costMicros: number): Promise<void> {
+    // Not fenced: what an attempt spent is a fact about that attempt, whoever holds the job
+    // now; keyed by the attempt, so a retried write counts once.
+    await this.conditional(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: jobItemKey(lease.runId, lease.jobKey),
+          UpdateExpression: 'SET attemptCosts.#attempt = :cost',
+          ConditionExpression: 'attribute_exists(attemptCosts)',
+          ExpressionAttributeNames: { '#attempt': lease.owner },
+          ExpressionAttributeValues: { ':cost': costMicros },
+        }),
+      ),
+    );
   }
 
   async reopenJob(runId: string, jobKey: string): Promise<'reopened' | 'not-failed'> {
@@ -390,7 +415,7 @@ export class DynamoState implements StatePort {
       '#s = :status',
       'worker = :worker',
       'durationMs = :duration',
-      'costMicros = :cost',
+      'attemptCosts.#attempt = :cost',
       'finishedAt = :now',
     ];
     const values: Record<string, unknown> = {
@@ -408,7 +433,9 @@ export class DynamoState implements StatePort {
     } else {
       remove += ', errorCode, errorMessage';
     }
-    const ok = await this.fencedUpdate(lease, `SET ${sets.join(', ')}${remove}`, values);
+    const ok = await this.fencedUpdate(lease, `SET ${sets.join(', ')}${remove}`, values, {
+      '#attempt': lease.owner,
+    });
     return ok ? 'recorded' : 'lost';
   }
 
@@ -565,8 +592,13 @@ export class DynamoState implements StatePort {
 }
 
 function toJobRecord(item: Record<string, unknown>): JobRecord {
-  const { pk: _pk, sk: _sk, [TTL_ATTRIBUTE]: _ttl, ...rest } = item;
-  return rest as unknown as JobRecord;
+  const { pk: _pk, sk: _sk, [TTL_ATTRIBUTE]: _ttl, attemptCosts, ...rest } = item;
+  // A job's cost is what all its attempts spent: retries, continuations and redrives included.
+  const costMicros = Object.values((attemptCosts as Record<string, number> | undefined) ?? {}).reduce(
+    (sum, cost) => sum + cost,
+    0,
+  );
+  return { ...rest, costMicros } as unknown as JobRecord;
 }
 
 /** The table the core expects, for the embedded engine (the CDK stack declares the same on AWS). */

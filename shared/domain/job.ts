@@ -1,10 +1,14 @@
 import { z } from 'zod';
 import { AgentConfigSchema } from '../agents/config.js';
+import { FanoutError } from './errors.js';
 
 const repoName = z
   .string()
   .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must look like owner/name')
   .refine((repo) => repo.split('/').every((part) => part !== '.' && part !== '..'), 'must not use . or ..');
+
+/** A run's id: it names a folder and a key prefix, so it is plain letters, digits, _ and -. */
+export const RunIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -');
 
 /** An issue as the user gives it (issues file, GitHub, mock). */
 export const IssueSchema = z.object({
@@ -31,7 +35,7 @@ export const ISSUE_BODY_FILE = 'issue-body.md';
 /** What goes on the queue: one issue of one run. */
 export const JobMessageSchema = z.object({
   v: z.literal(1),
-  runId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -'),
+  runId: RunIdSchema,
   issue: IssueSchema,
   sentAt: z.number().int().nonnegative(),
   /** Set when the body was too large for the message: the file in the job's workspace that holds it. */
@@ -45,14 +49,28 @@ export const JobMessageSchema = z.object({
 });
 export type JobMessage = z.infer<typeof JobMessageSchema>;
 
+/**
+ * GitHub's owner and repository names are case-insensitive: `Acme/API` and `acme/api`
+ * are one repository, so keys and folders use the lower-case form.
+ */
+export const canonicalRepo = (repo: string): string => repo.toLowerCase();
+
 /** The idempotency key of a job: from the issue, never from the queue message (pitfall 5). */
 export function jobKey(issue: Pick<Issue, 'repo' | 'number'>): string {
-  return `${issue.repo}#${issue.number}`;
+  return `${canonicalRepo(issue.repo)}#${issue.number}`;
 }
 
 /** Where a job's files live, relative to the workspace root (S3 bucket or folder). */
 export function jobPrefix(runId: string, issue: Pick<Issue, 'repo' | 'number'>): string {
-  return `runs/${runId}/jobs/${issue.repo}/${issue.number}/`;
+  return `runs/${runId}/jobs/${canonicalRepo(issue.repo)}/${issue.number}/`;
+}
+
+/** Checks a run id given on the command line; the error names the flag and a good value. */
+export function parseRunId(value: string, flag = '--run-id'): string {
+  if (!RunIdSchema.safeParse(value).success) {
+    throw new FanoutError('INVALID_INPUT', `${flag} must be 1-64 letters, digits, _ or -, not "${value}"`);
+  }
+  return value;
 }
 
 /** worker-01, worker-02, ...: worker identities, the same locally and on Lambda. */

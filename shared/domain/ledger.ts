@@ -65,22 +65,59 @@ export async function reclaimAbandoned(
 
 type Reserved = { ok: true; id: string } | { ok: false; error: unknown };
 
+const isBudgetRefusal = (error: unknown) => error instanceof FanoutError && error.code === 'BUDGET_EXHAUSTED';
+
 /**
  * One attempt's reservations. A settlement is written in the background: until it
  * lands, its whole reservation still counts against the budget, which errs safe.
  */
 export class AttemptLedger implements Spend {
   private spent = 0;
+  /** Of `spent`, what the ledger confirmed: a settlement the holder had already closed counts nothing. */
+  private confirmed = 0;
   private sequence = 0;
   private readonly open = new Set<Reservation>();
   private readonly writes: Promise<unknown>[] = [];
   private early: { amountMicros: number; answer: Promise<Reserved> } | undefined;
+  private signal: AbortSignal | undefined;
 
   constructor(
     private readonly state: StatePort,
     private readonly holder: LedgerHolder,
     private readonly clock: () => number,
   ) {}
+
+  /** A wait for room in the budget ends when this is aborted (a lost lease, the deadline, a stop). */
+  stopWaitingOn(signal: AbortSignal): void {
+    this.signal = signal;
+  }
+
+  /**
+   * Whether a refused reservation may still be granted: the budget could cover it once the
+   * reservations other jobs hold are settled. Only when nothing is reserved and it still
+   * does not fit is the budget exhausted for it, so identical runs end with the same outcomes.
+   */
+  private async mayFitLater(amountMicros: number): Promise<boolean> {
+    const run = await this.state.getRun(this.holder.runId);
+    if (!run || run.reservedMicros === 0) return false;
+    return run.budgetMicros - run.spentMicros - run.abandonedMicros >= amountMicros;
+  }
+
+  private async pause(ms: number): Promise<void> {
+    const signal = this.signal;
+    if (signal?.aborted) throw signal.reason;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
 
   private write(amountMicros: number): Promise<Reserved> {
     const id = reservationId(this.holder, ++this.sequence, amountMicros, this.clock());
@@ -125,6 +162,18 @@ export class AttemptLedger implements Spend {
       if (early) await this.releaseEarly(early);
       reserved = await this.write(amountMicros);
     }
+    // Refused while other jobs hold reservations that may settle below their worst case:
+    // wait for their settlements rather than give up on money that may come back.
+    for (
+      let waitMs = 50;
+      !reserved.ok && isBudgetRefusal(reserved.error);
+      waitMs = Math.min(1000, waitMs * 2)
+    ) {
+      if (!(await this.mayFitLater(amountMicros))) break;
+      await this.pause(waitMs);
+      reserved = await this.write(amountMicros);
+      held = amountMicros;
+    }
     if (!reserved.ok) throw reserved.error;
     const id = reserved.id;
     const reservation: Reservation = {
@@ -132,7 +181,11 @@ export class AttemptLedger implements Spend {
       settle: async (actualMicros: number) => {
         if (!this.open.delete(reservation)) return;
         this.spent += actualMicros;
-        this.writes.push(this.state.settle(this.holder.runId, id, held, actualMicros));
+        this.writes.push(
+          this.state.settle(this.holder.runId, id, held, actualMicros).then((answer) => {
+            if (answer === 'settled') this.confirmed += actualMicros;
+          }),
+        );
       },
     };
     this.open.add(reservation);
@@ -161,5 +214,14 @@ export class AttemptLedger implements Spend {
   /** Resolves when every settlement is written; rejects if one failed. */
   async flushed(): Promise<void> {
     await Promise.all(this.writes);
+  }
+
+  /**
+   * What the ledger counted as this attempt's spend, once every settlement is written: less
+   * than it settled when it lost its lease and the new holder closed its reservations.
+   */
+  async confirmedMicros(): Promise<number> {
+    await this.flushed();
+    return this.confirmed;
   }
 }

@@ -2,7 +2,9 @@ import type { AgentConfig } from '../agents/config.js';
 import type { JobQueue } from '../ports/queue.js';
 import type { StatePort } from '../ports/state.js';
 import type { WorkspaceStore } from '../ports/workspace.js';
+import { FanoutError } from './errors.js';
 import { ISSUE_BODY_FILE, type Issue, type JobMessage, jobKey, jobPrefix, MAX_MESSAGE_BYTES } from './job.js';
+import { formatUsd } from './units.js';
 
 export interface SendDeps {
   readonly state: StatePort;
@@ -57,7 +59,13 @@ export function buildMessage(
  */
 export async function sendIssues(
   issues: readonly Issue[],
-  run: { readonly runId: string; readonly budgetMicros: number; readonly agent?: AgentConfig },
+  run: {
+    readonly runId: string;
+    readonly budgetMicros: number;
+    /** The budget was asked for (a flag), not a default: an existing run with another budget is refused. */
+    readonly budgetGiven?: boolean;
+    readonly agent?: AgentConfig;
+  },
   deps: SendDeps,
   options: { readonly dryRun?: boolean } = {},
 ): Promise<SendSummary> {
@@ -97,6 +105,17 @@ export async function sendIssues(
   const runCreated =
     (await state.createRun({ runId: run.runId, budgetMicros: run.budgetMicros, createdAt: now })) ===
     'created';
+  if (!runCreated && run.budgetGiven) {
+    // A run's budget is set once: a different one asked for later is refused, never silently dropped.
+    const existing = await state.getRun(run.runId);
+    if (existing && existing.budgetMicros !== run.budgetMicros) {
+      throw new FanoutError(
+        'INVALID_INPUT',
+        `run ${run.runId} exists with a budget of ${formatUsd(existing.budgetMicros)}; a run keeps the budget ` +
+          'it was created with: leave out --budget-usd, or start a new run with another --run-id',
+      );
+    }
+  }
   let created = 0;
   for (const issue of issues) {
     const key = jobKey(issue);

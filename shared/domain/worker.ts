@@ -210,7 +210,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
     // Handed on, not failed: the lease goes back, a new message resumes from the checkpoint
     // (a new message, so it does not count toward maxReceiveCount), and this one is done.
     const continuation = (message.continuation ?? 0) + 1;
-    await Promise.all([attempt.ledger.flushed(), state.releaseLease(lease)]);
+    await Promise.all([attempt.ledger.flushed(), state.releaseLease(lease, undefined, attempt.costMicros)]);
     const workedMs = (message.workedMs ?? 0) + attempt.durationMs;
     const sent = await deps.queue.send([
       { id: key, body: JSON.stringify({ ...message, continuation, workedMs }) },
@@ -229,8 +229,11 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
     const reason = error.code === 'LEASE_LOST' ? 'lease-lost' : 'cancelled';
     await attempt.ledger.flushed();
     if (reason === 'cancelled') {
-      await state.releaseLease(lease);
+      await state.releaseLease(lease, undefined, attempt.costMicros);
       await deps.queue.changeVisibility(record, 0);
+    } else {
+      const confirmed = await attempt.ledger.confirmedMicros();
+      if (confirmed > 0) await state.recordAttemptCost(lease, confirmed);
     }
     deps.onEvent?.({ type: 'returned', jobKey: key, reason });
     return { kind: 'retry', reason };
@@ -244,7 +247,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
     });
     await Promise.all([
       attempt.ledger.flushed(),
-      state.releaseLease(lease, { code: error.code, message: error.message }),
+      state.releaseLease(lease, { code: error.code, message: error.message }, attempt.costMicros),
     ]);
     await deps.queue.changeVisibility(record, retryDelayFor(record, deps));
     deps.onEvent?.({ type: 'returned', jobKey: key, reason: error.code });
@@ -261,6 +264,8 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
   };
   const [recorded] = await Promise.all([state.finishJob(lease, outcome, clock()), attempt.ledger.flushed()]);
   if (recorded === 'lost') {
+    const confirmed = await attempt.ledger.confirmedMicros();
+    if (confirmed > 0) await state.recordAttemptCost(lease, confirmed);
     deps.logger.warn('lease lost before the outcome was recorded; the holder decides', { jobKey: key });
     deps.onEvent?.({ type: 'returned', jobKey: key, reason: 'lease-lost' });
     return { kind: 'retry', reason: 'lease-lost' };
@@ -339,6 +344,7 @@ async function runAgent(
     Math.max(0, left - margin),
   );
 
+  ledger.stopWaitingOn(controller.signal);
   const started = clock();
   let error: FanoutError | undefined;
   let continued = false;

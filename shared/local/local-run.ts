@@ -1,5 +1,4 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { join } from 'node:path';
 import { DynamoState, ensureTable } from '../adapters/dynamo-state.js';
 import { embeddedDynamoClient } from '../adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
@@ -19,6 +18,7 @@ import {
   readCurrentRun,
   serveLive,
   startEngine,
+  statePath,
   writeCurrentRun,
   writeJsonAtomic,
 } from './state-dir.js';
@@ -31,6 +31,8 @@ export interface LocalRunOptions {
   readonly timeoutMs: number;
   readonly maxReceiveCount: number;
   readonly budgetMicros: number;
+  /** --budget-usd was given: a resumed run with another budget is refused rather than keeping its own silently. */
+  readonly budgetGiven?: boolean;
   readonly issues: readonly Issue[];
   /** The agent of a new run; for a resumed run, only when given anew (otherwise the run keeps its own). */
   readonly agent?: AgentConfig;
@@ -77,7 +79,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
   checkStateDir(options.stateDir);
   const engine = await startEngine(options.stateDir);
   const client = embeddedDynamoClient(engine.endpoint);
-  const queue = LocalQueue.open(join(options.stateDir, 'queue'), {
+  const queue = LocalQueue.open(statePath(options.stateDir, 'queue'), {
     visibilityTimeoutMs: options.timeoutMs,
     maxReceiveCount: options.maxReceiveCount,
   });
@@ -94,10 +96,10 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
       previous !== undefined && !previous.finished && (!options.runId || options.runId === previous.runId);
     const runId = resumed ? previous.runId : (options.runId ?? newRunId(new Date()));
     const agent = options.agent ?? (resumed ? previous.agent : DEFAULT_AGENT);
-    const workspaces = new FolderWorkspaceStore(join(options.stateDir, 'workspaces'));
+    const workspaces = new FolderWorkspaceStore(statePath(options.stateDir, 'workspaces'));
     const send = await sendIssues(
       options.issues,
-      { runId, budgetMicros: options.budgetMicros },
+      { runId, budgetMicros: options.budgetMicros, ...(options.budgetGiven ? { budgetGiven: true } : {}) },
       { state, queue, workspaces, clock: Date.now },
     );
     writeCurrentRun(options.stateDir, { runId, agent, finished: false });
@@ -110,9 +112,9 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
     options.onEvent?.({ type: 'run', runId, resumed, send });
     stopServing = await serveLive(options.stateDir, queue, engine.endpoint);
 
-    const runDir = join(options.stateDir, 'runs', runId);
+    const runDir = statePath(options.stateDir, 'runs', runId);
     mkdirSync(runDir, { recursive: true });
-    logFd = openSync(join(runDir, 'workers.log'), 'a');
+    logFd = openSync(statePath(runDir, 'workers.log'), 'a');
     const leaseMs = Math.min(30_000, options.timeoutMs);
     dispatcher = new Dispatcher({
       workers: options.workers,
@@ -124,7 +126,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
         workerId,
         dynamoEndpoint: engine.endpoint,
         tableName: LOCAL_TABLE,
-        workspaceRoot: join(options.stateDir, 'workspaces'),
+        workspaceRoot: statePath(options.stateDir, 'workspaces'),
         agent,
         leaseMs,
         heartbeatMs: Math.max(100, Math.floor(leaseMs / 3)),
@@ -159,7 +161,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
         agent.kind === 'simulate' ? planFor(job.jobKey, agent).durationMs : job.durationMs,
       ),
     });
-    writeJsonAtomic(join(runDir, 'report.json'), report);
+    writeJsonAtomic(statePath(runDir, 'report.json'), report);
     writeCurrentRun(options.stateDir, { runId, agent, finished: report.complete && queue.isEmpty() });
     return report;
   } finally {

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { resolve, sep } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoState, ensureTable } from '../adapters/dynamo-state.js';
 import {
@@ -51,6 +51,22 @@ interface LiveEndpoints {
   readonly controlEndpoint: string;
 }
 
+/**
+ * A path inside the state dir. Every file fanout keeps there is named through this one
+ * function, which refuses a part that would lead outside it (`..`, an absolute path).
+ */
+export function statePath(stateDir: string, ...parts: string[]): string {
+  const root = resolve(stateDir);
+  const path = resolve(root, ...parts);
+  if (path !== root && !path.startsWith(`${root}${sep}`)) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `"${parts.join('/')}" would lead outside the state dir ${stateDir}`,
+    );
+  }
+  return path;
+}
+
 export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileSync(`${path}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
   renameSync(`${path}.tmp`, path);
@@ -64,10 +80,11 @@ function readJson<T>(path: string): T | undefined {
   }
 }
 
-export const readCurrentRun = (stateDir: string) => readJson<CurrentRun>(join(stateDir, 'current-run.json'));
+export const readCurrentRun = (stateDir: string) =>
+  readJson<CurrentRun>(statePath(stateDir, 'current-run.json'));
 
 export function writeCurrentRun(stateDir: string, run: CurrentRun): void {
-  writeJsonAtomic(join(stateDir, 'current-run.json'), run);
+  writeJsonAtomic(statePath(stateDir, 'current-run.json'), run);
 }
 
 /** Makes `runId` the run `fanout run` resumes, keeping its agent settings if it had some. */
@@ -84,7 +101,7 @@ export function adoptRun(stateDir: string, runId: string): void {
 export function checkStateDir(stateDir: string): void {
   try {
     mkdirSync(stateDir, { recursive: true });
-    const probe = join(stateDir, `.write-test-${process.pid}`);
+    const probe = statePath(stateDir, `.write-test-${process.pid}`);
     writeFileSync(probe, 'ok');
     rmSync(probe);
   } catch (error) {
@@ -108,7 +125,7 @@ function alive(pid: number): boolean {
 
 /** Starts the embedded engine on the state dir; it holds the dir's lock until closed. */
 export async function startEngine(stateDir: string): Promise<EmbeddedDynamo> {
-  const dynamoDir = join(stateDir, 'dynamodb');
+  const dynamoDir = statePath(stateDir, 'dynamodb');
   mkdirSync(dynamoDir, { recursive: true });
   return startEmbeddedDynamo(dynamoDir).catch((error: unknown) => {
     throw new FanoutError(
@@ -125,15 +142,15 @@ export async function startEngine(stateDir: string): Promise<EmbeddedDynamo> {
  * to as it runs); otherwise they open it themselves.
  */
 export async function openStateDir(stateDir: string, options: { create: boolean }): Promise<LocalStateDir> {
-  if (!options.create && !existsSync(join(stateDir, 'dynamodb'))) {
+  if (!options.create && !existsSync(statePath(stateDir, 'dynamodb'))) {
     throw new FanoutError(
       'INVALID_INPUT',
       `no local state in "${stateDir}": start a run with fanout run, or send to it with fanout send --local`,
     );
   }
   checkStateDir(stateDir);
-  const workspaces = new FolderWorkspaceStore(join(stateDir, 'workspaces'));
-  const live = readJson<LiveEndpoints>(join(stateDir, 'live.json'));
+  const workspaces = new FolderWorkspaceStore(statePath(stateDir, 'workspaces'));
+  const live = readJson<LiveEndpoints>(statePath(stateDir, 'live.json'));
   if (live && alive(live.pid)) {
     const client = embeddedDynamoClient(live.dynamoEndpoint);
     return {
@@ -149,7 +166,7 @@ export async function openStateDir(stateDir: string, options: { create: boolean 
   const engine = await startEngine(stateDir);
   const client = embeddedDynamoClient(engine.endpoint);
   await ensureTable(client, LOCAL_TABLE);
-  const queue = LocalQueue.open(join(stateDir, 'queue'), {
+  const queue = LocalQueue.open(statePath(stateDir, 'queue'), {
     visibilityTimeoutMs: 300_000,
     maxReceiveCount: 3,
   });
@@ -227,7 +244,7 @@ export async function serveLive(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const controlEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const file = join(stateDir, 'live.json');
+  const file = statePath(stateDir, 'live.json');
   writeJsonAtomic(file, { pid: process.pid, dynamoEndpoint, controlEndpoint } satisfies LiveEndpoints);
   return async () => {
     rmSync(file, { force: true });

@@ -36,6 +36,7 @@ export interface JobRecord {
   readonly finishedAt?: number;
   /** Time the agent worked on the attempt that finished the job. */
   readonly durationMs?: number;
+  /** What every attempt at the job spent, together. */
   readonly costMicros: number;
   readonly errorCode?: ErrorCode;
   readonly errorMessage?: string;
@@ -113,8 +114,17 @@ export interface StatePort {
     leaseMs: number,
   ): Promise<LeaseAnswer>;
   renewLease(lease: Lease, now: number, leaseMs: number): Promise<'renewed' | 'lost'>;
-  /** Gives the job back (PENDING) without an outcome, so the next delivery can take it at once. */
-  releaseLease(lease: Lease, error?: { code: ErrorCode; message: string }): Promise<'released' | 'lost'>;
+  /**
+   * Gives the job back (PENDING) without an outcome, so the next delivery can take it at
+   * once, recording what this attempt spent.
+   */
+  releaseLease(
+    lease: Lease,
+    error?: { code: ErrorCode; message: string },
+    costMicros?: number,
+  ): Promise<'released' | 'lost'>;
+  /** Records what an attempt that lost its lease spent, so the job's cost misses none of it. */
+  recordAttemptCost(lease: Lease, costMicros: number): Promise<void>;
   /** Makes a FAILED job PENDING again, for a redrive; 'not-failed' leaves any other job as it is. */
   reopenJob(runId: string, jobKey: string): Promise<'reopened' | 'not-failed'>;
   /** Records the outcome, conditioned on the fencing token: a stale worker gets 'lost'. */

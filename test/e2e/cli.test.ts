@@ -48,6 +48,7 @@ describe('fanout command line', () => {
     [['--duration', 'soon'], /--duration: "soon" is not a duration/],
     [['--fail-rate', '2'], /--fail-rate must be a number from 0 to 1/],
     [['--wrokers', '3'], /Unknown option '--wrokers'/],
+    [['--run-id', '../../x'], /--run-id must be 1-64 letters, digits, _ or -, not "..\/..\/x"/],
   ])('refuses %j with a clear error, exit 2, and writes nothing', (args, message) => {
     const stateDir = join(dir, `bad-${args[0]}`);
     const result = fanout('run', '--mock-issues', '2', '--state-dir', stateDir, ...args);

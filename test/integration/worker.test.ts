@@ -193,6 +193,34 @@ describe('processBatch', () => {
     for (const event of events) record(event);
     expect(metrics.JobCostUsd).toBeCloseTo(0.0014, 10);
     expect((await fx.state.getRun('spent'))?.spentMicros).toBe(1400);
+    // The job's cost is every attempt's, and the job costs add up to what the ledger spent.
+    expect((await fx.state.getJob('spent', 'acme/api#1'))?.costMicros).toBe(1400);
+  });
+
+  it('waits for other jobs to settle rather than skip a job the budget will cover once they do', async () => {
+    // Budget 2500; each job reserves its worst case of 1000 and spends 500.
+    const settleLow: Agent = {
+      name: 'settle-low',
+      async run(_job, _workspace, context) {
+        const reservation = await context.spend.reserve(1000);
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        await reservation.settle(500);
+        return { summary: 'ok' };
+      },
+    };
+    const queue = await setup('wait', [1, 2, 3], 2500);
+    const records = await queue.receive(10, 0);
+    await Promise.all(records.map((record) => processBatch([record], deps(queue, settleLow))));
+    const jobs = await fx.state.listJobs('wait');
+    expect(jobs.map((j) => j.status)).toEqual(['DONE', 'DONE', 'DONE']);
+    expect(await fx.state.getRun('wait')).toMatchObject({ spentMicros: 1500, reservedMicros: 0 });
+
+    // With 1200, once the first has spent 500 the rest cannot fit even with nothing reserved: SKIPPED.
+    const tight = await setup('tight', [1, 2, 3], 1200);
+    const tightRecords = await tight.receive(10, 0);
+    await Promise.all(tightRecords.map((record) => processBatch([record], deps(tight, settleLow))));
+    const outcomes = (await fx.state.listJobs('tight')).map((j) => j.status).sort();
+    expect(outcomes).toEqual(['DONE', 'SKIPPED', 'SKIPPED']);
   });
 
   it('skips a job the budget cannot cover and says so', async () => {
