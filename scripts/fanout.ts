@@ -2,6 +2,7 @@
 import { FanoutError } from '../shared/domain/errors.js';
 import { BENCH_HELP, benchCommand } from './bench-command.js';
 import { REDRIVE_HELP, redriveCommand } from './redrive-command.js';
+import { REPAIR_HELP, repairCommand } from './repair-command.js';
 import { REPORT_HELP, reportCommand } from './report-command.js';
 import { RUN_HELP, runCommand } from './run-command.js';
 import { SEND_HELP, sendCommand } from './send-command.js';
@@ -17,6 +18,7 @@ Commands:
   status   the fleet: workers, queue, outcomes, spend, throughput, ETA
   report   one run's jobs and totals, as a table, JSON or CSV
   redrive  put the dead-letter queue's jobs back on the queue
+  repair   rebuild the local queue from the state table (after a damaged journal)
   bench    measure speedup, overhead, scale and AWS cost (--quick for a short set)
   help     this help, or a command's: fanout help send
 
@@ -28,6 +30,7 @@ const commands: Record<string, { run: (args: string[]) => Promise<number>; help:
   status: { run: (args) => statusCommand(args), help: STATUS_HELP },
   report: { run: (args) => reportCommand(args), help: REPORT_HELP },
   redrive: { run: (args) => redriveCommand(args), help: REDRIVE_HELP },
+  repair: { run: (args) => repairCommand(args), help: REPAIR_HELP },
   bench: { run: (args) => benchCommand(args), help: BENCH_HELP },
 };
 
@@ -53,7 +56,12 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     if (error instanceof FanoutError) {
       console.error(`fanout: ${error.message} [${error.code}]`);
-      process.exitCode = error.code === 'INVALID_INPUT' || error.code === 'STATE_DIR_NOT_WRITABLE' ? 2 : 1;
+      process.exitCode =
+        error.code === 'INVALID_INPUT' ||
+        error.code === 'STATE_DIR_NOT_WRITABLE' ||
+        error.code === 'STATE_DAMAGED'
+          ? 2
+          : 1;
     } else if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`fanout: ${(error as Error).message}; see fanout help`);
       process.exitCode = 2;

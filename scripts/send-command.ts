@@ -129,9 +129,9 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
       issues,
       { runId, budgetMicros, budgetGiven: budgetFlag !== undefined, ...(agent ? { agent } : {}) },
       { state: target.state, queue: target.queue, workspaces: target.workspaces, clock: Date.now },
-      { dryRun: Boolean(values['dry-run']) },
+      { dryRun: Boolean(values['dry-run']), keepMessages: target.keepsMessages },
     );
-    if (!summary.dryRun) target.adopt(runId);
+    if (!summary.dryRun) target.adopt(runId, summary.budgetMicros);
     out(`To ${target.description}:`);
     out(formatSendSummary(summary));
     return summary.failed.length > 0 ? 1 : 0;

@@ -28,7 +28,9 @@ export interface Target {
   /** The run a command means when none is named. */
   defaultRunId(): Promise<string | undefined>;
   /** Called after a send, so `fanout run` drains the run sent to (local only). */
-  adopt(runId: string): void;
+  adopt(runId: string, budgetMicros?: number): void;
+  /** The queue can lose messages (the local journal): each job's message is also kept in its workspace. */
+  readonly keepsMessages: boolean;
   /** What a deployed stack says of itself (its outputs); undefined for a queue by URL or a local target. */
   readonly stack?: StackFacts;
   close(): Promise<void>;
@@ -202,6 +204,7 @@ function awsTarget(description: string, outputs: StackOutputs, clients: AwsClien
     letters: () => sqsDeadLetters(clients.sqs, outputs.deadLetterQueueUrl, outputs.queueUrl),
     defaultRunId: async () => (await state.listRuns(1))[0]?.runId,
     adopt: () => {},
+    keepsMessages: false,
     ...(outputs.facts ? { stack: outputs.facts } : {}),
     close: async () => {},
   };
@@ -286,9 +289,10 @@ export async function localTarget(stateDir: string, create: boolean): Promise<Ta
       })),
     defaultRunId: async () => readCurrentRun(stateDir)?.runId,
     // A live run drains whatever is sent to the queue; otherwise the next `fanout run` resumes this run.
-    adopt: (runId) => {
-      if (!local.live) adoptRun(stateDir, runId);
+    adopt: (runId, budgetMicros) => {
+      if (!local.live) adoptRun(stateDir, runId, budgetMicros);
     },
+    keepsMessages: true,
     close: () => local.close(),
   };
 }

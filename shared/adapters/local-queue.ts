@@ -10,7 +10,11 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { FanoutError } from '../domain/errors.js';
 import type { DeadLetterReason, JobQueue, QueueRecord, SendEntry, SendResult } from '../ports/queue.js';
+
+export const JOURNAL_FILE = 'journal.jsonl';
 
 export interface LocalQueueOptions {
   /** How long a received message stays hidden before it is delivered again. */
@@ -52,11 +56,39 @@ type JournalEntry =
   | { op: 'L'; id: string; code: string; reason: string; t: number }
   | { op: 'X'; id: string };
 
+/** One journal line: the entry's CRC-32 (8 hex digits), a space, the entry as JSON. */
+const journalLine = (entry: JournalEntry): string => {
+  const json = JSON.stringify(entry);
+  return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
+};
+
+/** The entry of a journal line, or undefined when its checksum or JSON does not hold. */
+function readJournalLine(line: string): JournalEntry | undefined {
+  const match = /^([0-9a-f]{8}) (.*)$/s.exec(line);
+  if (!match) return undefined;
+  if (
+    crc32(match[2] as string)
+      .toString(16)
+      .padStart(8, '0') !== match[1]
+  )
+    return undefined;
+  try {
+    return JSON.parse(match[2] as string) as JournalEntry;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A queue with SQS semantics (visibility timeout, receive count, dead-letter queue
  * after maxReceiveCount, stale receipts ignored) for the local runtime. Every change
  * is appended to a journal under the state dir before it takes effect in memory, so
  * a stopped run loses nothing; opening the queue replays and compacts the journal.
+ *
+ * Each journal line carries its CRC-32. A crash can leave only the last line torn (it
+ * has no newline yet): that change never took effect and is dropped. Any other bad line
+ * means the file was damaged, and messages may be lost: the queue refuses to open,
+ * names the file and the way out (`fanout repair`), and leaves the file as it is.
  */
 export class LocalQueue implements JobQueue {
   private readonly messages = new Map<string, Message>();
@@ -64,6 +96,8 @@ export class LocalQueue implements JobQueue {
   private readonly waiters = new Set<() => void>();
   private readonly clock: () => number;
   private fd: number | undefined;
+  /** Where a damaged journal was moved when the queue was opened to salvage it. */
+  salvagedTo: string | undefined;
 
   private constructor(
     private readonly file: string | undefined,
@@ -72,27 +106,47 @@ export class LocalQueue implements JobQueue {
     this.clock = options.clock ?? Date.now;
   }
 
-  /** Opens the queue persisted in `dir` (or an in-memory one when `dir` is undefined). */
-  static open(dir: string | undefined, options: LocalQueueOptions): LocalQueue {
+  /**
+   * Opens the queue persisted in `dir` (or an in-memory one when `dir` is undefined).
+   * With `salvage`, a damaged journal is moved aside and what can be read of it is kept
+   * (for `fanout repair`, which then rebuilds what is missing from the state table).
+   */
+  static open(dir: string | undefined, options: LocalQueueOptions & { salvage?: boolean }): LocalQueue {
     if (dir === undefined) return new LocalQueue(undefined, options);
     mkdirSync(dir, { recursive: true });
-    const queue = new LocalQueue(join(dir, 'journal.jsonl'), options);
-    queue.replay();
+    const queue = new LocalQueue(join(dir, JOURNAL_FILE), options);
+    queue.replay(options.salvage === true);
     return queue;
   }
 
-  private replay(): void {
+  private replay(salvage: boolean): void {
     const file = this.file as string;
     if (existsSync(file)) {
-      for (const line of readFileSync(file, 'utf8').split('\n')) {
-        if (!line) continue;
-        let entry: JournalEntry;
-        try {
-          entry = JSON.parse(line) as JournalEntry;
-        } catch {
-          continue; // a line cut short by a crash: the change it described never took effect
+      const text = readFileSync(file, 'utf8');
+      const lines = text.split('\n');
+      const damaged: number[] = [];
+      lines.forEach((line, i) => {
+        if (!line) return;
+        const entry = readJournalLine(line);
+        // The last line without its newline was being written when the process died.
+        if (!entry && i === lines.length - 1) return;
+        if (!entry) damaged.push(i + 1);
+        else this.apply(entry);
+      });
+      if (damaged.length > 0) {
+        if (!salvage) {
+          throw new FanoutError(
+            'STATE_DAMAGED',
+            `the queue journal ${file} is damaged (${
+              damaged.length === 1
+                ? `line ${damaged[0]} fails its checksum`
+                : `lines ${damaged.slice(0, 5).join(', ')}${damaged.length > 5 ? ', ...' : ''} fail their checksums`
+            }): jobs may be missing from the queue, so nothing ` +
+              'was run. Rebuild the queue from the state table with `fanout repair` (the damaged file is kept beside it).',
+          );
         }
-        this.apply(entry);
+        this.salvagedTo = `${file}.damaged-${Date.now()}`;
+        renameSync(file, this.salvagedTo);
       }
     }
     // Whoever held messages in flight was a worker of a dispatcher that has stopped:
@@ -105,13 +159,13 @@ export class LocalQueue implements JobQueue {
     const temp = `${file}.tmp`;
     const fd = openSync(temp, 'w');
     for (const m of this.messages.values()) {
-      writeSync(fd, `${JSON.stringify({ op: 'S', id: m.id, body: m.body, t: m.sentAt })}\n`);
-      if (m.receiveCount > 0) writeSync(fd, `${JSON.stringify({ op: 'R', id: m.id, n: m.receiveCount })}\n`);
+      writeSync(fd, journalLine({ op: 'S', id: m.id, body: m.body, t: m.sentAt }));
+      if (m.receiveCount > 0) writeSync(fd, journalLine({ op: 'R', id: m.id, n: m.receiveCount }));
     }
     for (const d of this.dead.values()) {
-      writeSync(fd, `${JSON.stringify({ op: 'S', id: d.id, body: d.body, t: d.sentAt })}\n`);
-      writeSync(fd, `${JSON.stringify({ op: 'R', id: d.id, n: d.receiveCount })}\n`);
-      writeSync(fd, `${JSON.stringify({ op: 'L', id: d.id, code: d.code, reason: d.reason, t: d.at })}\n`);
+      writeSync(fd, journalLine({ op: 'S', id: d.id, body: d.body, t: d.sentAt }));
+      writeSync(fd, journalLine({ op: 'R', id: d.id, n: d.receiveCount }));
+      writeSync(fd, journalLine({ op: 'L', id: d.id, code: d.code, reason: d.reason, t: d.at }));
     }
     fsyncSync(fd);
     closeSync(fd);
@@ -171,7 +225,7 @@ export class LocalQueue implements JobQueue {
 
   /** Journal first, then memory: what is in memory is always on disk. */
   private record(entry: JournalEntry): void {
-    if (this.fd !== undefined) writeSync(this.fd, `${JSON.stringify(entry)}\n`);
+    if (this.fd !== undefined) writeSync(this.fd, journalLine(entry));
     this.apply(entry);
   }
 

@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'SERVICE_UNAVAILABLE',
   'MESSAGE_TOO_LARGE',
   'ACCESS_DENIED',
+  'STATE_DAMAGED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

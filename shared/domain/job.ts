@@ -31,6 +31,8 @@ export function prefixForKey(runId: string, key: string): string {
 export const MAX_MESSAGE_BYTES = 262_144;
 /** Where an issue body too large for a message is kept, in the job's workspace. */
 export const ISSUE_BODY_FILE = 'issue-body.md';
+/** Where a job's message is kept, in its workspace, when the queue may need rebuilding (locally). */
+export const JOB_MESSAGE_FILE = 'job.json';
 
 /** What goes on the queue: one issue of one run. */
 export const JobMessageSchema = z.object({

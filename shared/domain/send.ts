@@ -3,7 +3,15 @@ import type { JobQueue } from '../ports/queue.js';
 import type { StatePort } from '../ports/state.js';
 import type { WorkspaceStore } from '../ports/workspace.js';
 import { FanoutError } from './errors.js';
-import { ISSUE_BODY_FILE, type Issue, type JobMessage, jobKey, jobPrefix, MAX_MESSAGE_BYTES } from './job.js';
+import {
+  ISSUE_BODY_FILE,
+  type Issue,
+  JOB_MESSAGE_FILE,
+  type JobMessage,
+  jobKey,
+  jobPrefix,
+  MAX_MESSAGE_BYTES,
+} from './job.js';
 import { formatUsd } from './units.js';
 
 export interface SendDeps {
@@ -22,6 +30,8 @@ export interface SendFailure {
 export interface SendSummary {
   readonly runId: string;
   readonly runCreated: boolean;
+  /** The run's budget (its own, when the run existed). */
+  readonly budgetMicros: number;
   /** Jobs whose message reached the queue in this send. */
   readonly sent: readonly string[];
   /** Of those, jobs an earlier send registered but never got onto the queue. */
@@ -67,7 +77,11 @@ export async function sendIssues(
     readonly agent?: AgentConfig;
   },
   deps: SendDeps,
-  options: { readonly dryRun?: boolean } = {},
+  options: {
+    readonly dryRun?: boolean;
+    /** Keep each message in its job's workspace, so a lost queue can be rebuilt (the local queue). */
+    readonly keepMessages?: boolean;
+  } = {},
 ): Promise<SendSummary> {
   const { state, clock } = deps;
   const now = clock();
@@ -93,6 +107,7 @@ export async function sendIssues(
     return {
       runId: run.runId,
       runCreated: !existing,
+      budgetMicros: existing?.budgetMicros ?? run.budgetMicros,
       sent,
       resent,
       duplicates,
@@ -105,10 +120,10 @@ export async function sendIssues(
   const runCreated =
     (await state.createRun({ runId: run.runId, budgetMicros: run.budgetMicros, createdAt: now })) ===
     'created';
-  if (!runCreated && run.budgetGiven) {
+  const existing = runCreated ? undefined : await state.getRun(run.runId);
+  if (existing && run.budgetGiven) {
     // A run's budget is set once: a different one asked for later is refused, never silently dropped.
-    const existing = await state.getRun(run.runId);
-    if (existing && existing.budgetMicros !== run.budgetMicros) {
+    if (existing.budgetMicros !== run.budgetMicros) {
       throw new FanoutError(
         'INVALID_INPUT',
         `run ${run.runId} exists with a budget of ${formatUsd(existing.budgetMicros)}; a run keeps the budget ` +
@@ -137,14 +152,15 @@ export async function sendIssues(
 
   const ready: typeof toSend = [];
   for (const item of toSend) {
-    if (!item.offload) {
+    if (!item.offload && !options.keepMessages) {
       ready.push(item);
       continue;
     }
     const workspace = deps.workspaces.open(jobPrefix(run.runId, item.issue));
     try {
-      await workspace.write(ISSUE_BODY_FILE, item.issue.body);
-      offloaded.push(item.key);
+      if (item.offload) await workspace.write(ISSUE_BODY_FILE, item.issue.body);
+      if (options.keepMessages) await workspace.write(JOB_MESSAGE_FILE, JSON.stringify(item.message));
+      if (item.offload) offloaded.push(item.key);
       ready.push(item);
     } catch (error) {
       failed.push({ jobKey: item.key, code: 'WORKSPACE_WRITE_FAILED', message: (error as Error).message });
@@ -163,6 +179,7 @@ export async function sendIssues(
   return {
     runId: run.runId,
     runCreated,
+    budgetMicros: existing?.budgetMicros ?? run.budgetMicros,
     sent: result.sent,
     resent: resent.filter((key) => result.sent.includes(key)),
     duplicates,

@@ -12,6 +12,7 @@ import { type SendSummary, sendIssues } from '../domain/send.js';
 import { parseJobMessage } from '../domain/worker.js';
 import type { StatePort } from '../ports/state.js';
 import { type DispatchEvent, Dispatcher } from './dispatcher.js';
+import { checkRunIntegrity, recordOutcome } from './integrity.js';
 import {
   checkStateDir,
   LOCAL_TABLE,
@@ -79,10 +80,18 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
   checkStateDir(options.stateDir);
   const engine = await startEngine(options.stateDir);
   const client = embeddedDynamoClient(engine.endpoint);
-  const queue = LocalQueue.open(statePath(options.stateDir, 'queue'), {
-    visibilityTimeoutMs: options.timeoutMs,
-    maxReceiveCount: options.maxReceiveCount,
-  });
+  let queue: LocalQueue;
+  try {
+    queue = LocalQueue.open(statePath(options.stateDir, 'queue'), {
+      visibilityTimeoutMs: options.timeoutMs,
+      maxReceiveCount: options.maxReceiveCount,
+    });
+  } catch (error) {
+    // A damaged journal: nothing may run, and the engine must not keep the process alive.
+    client.destroy();
+    await engine.close();
+    throw error;
+  }
   let stopServing: (() => Promise<void>) | undefined;
   let logFd: number | undefined;
   let dispatcher: Dispatcher | undefined;
@@ -97,12 +106,26 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
     const runId = resumed ? previous.runId : (options.runId ?? newRunId(new Date()));
     const agent = options.agent ?? (resumed ? previous.agent : DEFAULT_AGENT);
     const workspaces = new FolderWorkspaceStore(statePath(options.stateDir, 'workspaces'));
+    // A run that goes on must find the state table and the queue in agreement: a lost or
+    // damaged store is an error with its way out, never a fresh run with a default budget.
+    if (resumed || (await state.getRun(runId)) !== undefined) {
+      await checkRunIntegrity({
+        stateDir: options.stateDir,
+        runId,
+        state,
+        queue,
+        ...(previous?.runId === runId && previous.budgetMicros !== undefined
+          ? { recordedBudgetMicros: previous.budgetMicros }
+          : {}),
+      });
+    }
     const send = await sendIssues(
       options.issues,
       { runId, budgetMicros: options.budgetMicros, ...(options.budgetGiven ? { budgetGiven: true } : {}) },
       { state, queue, workspaces, clock: Date.now },
+      { keepMessages: true },
     );
-    writeCurrentRun(options.stateDir, { runId, agent, finished: false });
+    writeCurrentRun(options.stateDir, { runId, agent, finished: false, budgetMicros: send.budgetMicros });
     if (send.failed.length > 0) {
       throw new FanoutError(
         'INVALID_INPUT',
@@ -138,7 +161,12 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
         },
         ...(options.countCalls ? { countCalls: true } : {}),
       }),
-      onEvent: (event) => options.onEvent?.(event),
+      onEvent: (event) => {
+        if (event.type === 'worker' && event.event.type === 'finished') {
+          recordOutcome(options.stateDir, runId, event.event.jobKey, event.event.status);
+        }
+        options.onEvent?.(event);
+      },
     });
     options.onDispatcher?.(dispatcher);
     await dispatcher.start();
@@ -162,7 +190,12 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
       ),
     });
     writeJsonAtomic(statePath(runDir, 'report.json'), report);
-    writeCurrentRun(options.stateDir, { runId, agent, finished: report.complete && queue.isEmpty() });
+    writeCurrentRun(options.stateDir, {
+      runId,
+      agent,
+      finished: report.complete && queue.isEmpty(),
+      budgetMicros: run.budgetMicros,
+    });
     return report;
   } finally {
     if (ticker) clearInterval(ticker);

@@ -22,6 +22,8 @@ export interface CurrentRun {
   readonly runId: string;
   readonly agent: AgentConfig;
   readonly finished: boolean;
+  /** The run's budget, kept apart from the state table: a lost table never means a new budget. */
+  readonly budgetMicros?: number;
 }
 
 /** The queue as `send`, `status` and `report` see it: directly, or through a live run. */
@@ -88,12 +90,15 @@ export function writeCurrentRun(stateDir: string, run: CurrentRun): void {
 }
 
 /** Makes `runId` the run `fanout run` resumes, keeping its agent settings if it had some. */
-export function adoptRun(stateDir: string, runId: string): void {
+export function adoptRun(stateDir: string, runId: string, budgetMicros?: number): void {
   const current = readCurrentRun(stateDir);
+  const same = current?.runId === runId;
+  const budget = budgetMicros ?? (same ? current.budgetMicros : undefined);
   writeCurrentRun(stateDir, {
     runId,
-    agent: current?.runId === runId ? current.agent : DEFAULT_AGENT,
+    agent: same ? current.agent : DEFAULT_AGENT,
     finished: false,
+    ...(budget !== undefined ? { budgetMicros: budget } : {}),
   });
 }
 
@@ -136,6 +141,12 @@ export async function startEngine(stateDir: string): Promise<EmbeddedDynamo> {
   });
 }
 
+/** The live `fanout run` that owns the state dir, if one is running. */
+export function liveRun(stateDir: string): LiveEndpoints | undefined {
+  const live = readJson<LiveEndpoints>(statePath(stateDir, 'live.json'));
+  return live && alive(live.pid) ? live : undefined;
+}
+
 /**
  * Opens a state dir for `send`, `status` or `report`. While a `fanout run` owns it,
  * they go through that run's engine and queue (so a backlog can be watched and added
@@ -150,8 +161,8 @@ export async function openStateDir(stateDir: string, options: { create: boolean 
   }
   checkStateDir(stateDir);
   const workspaces = new FolderWorkspaceStore(statePath(stateDir, 'workspaces'));
-  const live = readJson<LiveEndpoints>(statePath(stateDir, 'live.json'));
-  if (live && alive(live.pid)) {
+  const live = liveRun(stateDir);
+  if (live) {
     const client = embeddedDynamoClient(live.dynamoEndpoint);
     return {
       stateDir,
@@ -165,11 +176,18 @@ export async function openStateDir(stateDir: string, options: { create: boolean 
   }
   const engine = await startEngine(stateDir);
   const client = embeddedDynamoClient(engine.endpoint);
-  await ensureTable(client, LOCAL_TABLE);
-  const queue = LocalQueue.open(statePath(stateDir, 'queue'), {
-    visibilityTimeoutMs: 300_000,
-    maxReceiveCount: 3,
-  });
+  let queue: LocalQueue;
+  try {
+    await ensureTable(client, LOCAL_TABLE);
+    queue = LocalQueue.open(statePath(stateDir, 'queue'), {
+      visibilityTimeoutMs: 300_000,
+      maxReceiveCount: 3,
+    });
+  } catch (error) {
+    client.destroy();
+    await engine.close();
+    throw error;
+  }
   return {
     stateDir,
     client,

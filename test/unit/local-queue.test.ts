@@ -1,3 +1,4 @@
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,5 +95,32 @@ describe('local queue (SQS semantics)', () => {
     expect(records.map((r) => [r.body, r.receiveCount])).toEqual([['three', 2]]);
     expect(again.deadLetters().map((d) => [d.body, d.code])).toEqual([['two', 'AGENT_FAILED']]);
     again.close();
+  });
+
+  it('drops a last line torn by a crash, and refuses a journal damaged anywhere else', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fanout-journal-'));
+    const file = join(dir, 'journal.jsonl');
+    const options = { visibilityTimeoutMs: 1000, maxReceiveCount: 3 };
+    const q = LocalQueue.open(dir, options);
+    await q.send([1, 2, 3].map((n) => ({ id: String(n), body: `job ${n}` })));
+    q.close();
+    // A crash while appending: the last line has no newline yet.
+    appendFileSync(file, '1234abcd {"op":"S","id":"x","bo');
+    const reopened = LocalQueue.open(dir, options);
+    expect(reopened.pendingBodies().sort()).toEqual(['job 1', 'job 2', 'job 3']);
+    reopened.close();
+    // A line changed in the middle: refused, and the file left as it was.
+    const lines = readFileSync(file, 'utf8').split('\n');
+    lines[1] = (lines[1] as string).replace('job 2', 'job 9');
+    writeFileSync(file, lines.join('\n'));
+    expect(() => LocalQueue.open(dir, options)).toThrow(
+      /journal\.jsonl is damaged \(line 2 fails its checksum\)/,
+    );
+    expect(readFileSync(file, 'utf8')).toBe(lines.join('\n'));
+    // Salvaged for a repair: the rest is kept, the damaged file moved aside.
+    const salvaged = LocalQueue.open(dir, { ...options, salvage: true });
+    expect(salvaged.pendingBodies().sort()).toEqual(['job 1', 'job 3']);
+    expect(salvaged.salvagedTo).toMatch(/journal\.jsonl\.damaged-\d+$/);
+    salvaged.close();
   });
 });

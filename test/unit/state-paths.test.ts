@@ -6,8 +6,8 @@ import { statePath } from '../../shared/local/state-dir.js';
 describe('names that become paths', () => {
   it('builds every path under the state dir through one check that refuses a way out', () => {
     expect(statePath('.fanout', 'runs', 'r1', 'report.json')).toBe(resolve('.fanout/runs/r1/report.json'));
-    for (const escape of [['..', 'x'], ['runs', '../../x'], ['/etc/passwd']]) {
-      expect(() => statePath('.fanout', ...escape)).toThrow(/would lead outside the state dir/);
+    for (const outside of [['..', 'x'], ['runs', '../../x'], ['/etc/passwd']]) {
+      expect(() => statePath('.fanout', ...outside)).toThrow(/would lead outside the state dir/);
     }
   });
 
