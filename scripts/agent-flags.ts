@@ -55,7 +55,8 @@ export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined
   }
   const simulate: AgentConfig = {
     kind: 'simulate',
-    durationMs: parseDurationRange(values.duration ?? '1s-3s', '--duration'),
+    // A job may run 6 hours in all (RUN_TIME_EXCEEDED after that).
+    durationMs: parseDurationRange(values.duration ?? '1s-3s', '--duration', 6 * 3600_000),
     failRate: decimal(values['fail-rate'], '--fail-rate', 0, 0, 1),
     costMicros: parseUsdRange(values['cost-usd'] ?? '0.02-0.08', '--cost-usd'),
     seed: integer(values.seed, '--seed', 42, 0, 2 ** 31 - 1),

@@ -1,4 +1,5 @@
 #!/usr/bin/env -S npx tsx
+import { readFileSync } from 'node:fs';
 import { FanoutError } from '../shared/domain/errors.js';
 import { BENCH_HELP, benchCommand } from './bench-command.js';
 import { REDRIVE_HELP, redriveCommand } from './redrive-command.js';
@@ -10,6 +11,10 @@ import { STATUS_HELP, statusCommand } from './status-command.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
 const HELP = `Usage: fanout <command> [options]
 
 Commands:
@@ -20,7 +25,7 @@ Commands:
   redrive  put the dead-letter queue's jobs back on the queue
   repair   rebuild the local queue from the state table (after a damaged journal)
   bench    measure speedup, overhead, scale and AWS cost (--quick for a short set)
-  help     this help, or a command's: fanout help send
+  help     this help, or a command's: fanout help send (--version: the version)
 
 Quick start: fanout run --workers 3 --mock-issues 5`;
 
@@ -36,8 +41,17 @@ const commands: Record<string, { run: (args: string[]) => Promise<number>; help:
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    console.log(`fanout ${VERSION}`);
+    return 0;
+  }
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    const topic = name === 'help' && rest[0] ? commands[rest[0]] : undefined;
+    const wanted = name === 'help' ? rest[0] : undefined;
+    const topic = wanted ? commands[wanted] : undefined;
+    if (wanted && !topic) {
+      console.error(`fanout: no command "${wanted}"\n\n${HELP}`);
+      return 2;
+    }
     console.log(topic ? topic.help : HELP);
     return 0;
   }

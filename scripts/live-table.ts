@@ -1,5 +1,5 @@
 import type { RunReport } from '../shared/domain/report.js';
-import { formatMs, formatUsd } from '../shared/domain/units.js';
+import { formatMs, formatUsd, plural } from '../shared/domain/units.js';
 import type { DispatchEvent } from '../shared/local/dispatcher.js';
 import type { RunEvent } from '../shared/local/local-run.js';
 
@@ -48,7 +48,7 @@ export class LiveTable {
       case 'run':
         this.header = `fanout ${event.runId}${event.resumed ? ' (resumed)' : ''}`;
         this.line(
-          `${this.header}: ${event.send.sent.length} jobs sent, ${event.send.duplicates.length} already in the run`,
+          `${this.header}: ${plural(event.send.sent.length, 'job')} sent, ${event.send.duplicates.length} already in the run`,
         );
         break;
       case 'slot': {
@@ -81,7 +81,9 @@ export class LiveTable {
           );
         } else if (e.type === 'returned') {
           Object.assign(row, { state: 'idle', jobKey: undefined });
-          this.line(`${event.workerId} returned ${e.jobKey} to the queue (${e.reason})`);
+          this.line(
+            `${event.workerId} returned ${e.jobKey} to the queue (${e.reason}${e.message ? `: ${e.message}` : ''})`,
+          );
         } else if (e.type === 'continued') {
           Object.assign(row, { state: 'idle', jobKey: undefined });
           this.line(`${event.workerId} checkpointed ${e.jobKey}; continuation ${e.continuation} queued`);

@@ -57,7 +57,7 @@ export async function repairCommand(
     values['run-id'] !== undefined ? parseRunId(values['run-id']) : readCurrentRun(stateDir)?.runId;
   if (!runId)
     throw new FanoutError('INVALID_INPUT', `no run to repair in ${stateDir}: name one with --run-id`);
-  const engine = await startEngine(stateDir);
+  const engine = await startEngine(stateDir, 'repair');
   const client = embeddedDynamoClient(engine.endpoint);
   let queue: LocalQueue | undefined;
   try {

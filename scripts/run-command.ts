@@ -1,11 +1,15 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readIssuesFile } from '../shared/adapters/issues-file.js';
+import { type AgentConfig, DEFAULT_AGENT } from '../shared/agents/config.js';
+import { BUNDLED_PRICES, priceOf } from '../shared/agents/pricing.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import { type Issue, mockIssues, parseRunId } from '../shared/domain/job.js';
 import { formatReport } from '../shared/domain/report.js';
-import { parseDuration, usdToMicros } from '../shared/domain/units.js';
+import { formatUsd, parseDuration, usdToMicros } from '../shared/domain/units.js';
 import type { Dispatcher } from '../shared/local/dispatcher.js';
 import { runLocal } from '../shared/local/local-run.js';
+import { readCurrentRun } from '../shared/local/state-dir.js';
 import { AGENT_HELP, AGENT_OPTIONS, agentFromFlags } from './agent-flags.js';
 import { LiveTable } from './live-table.js';
 import { decimal, integer, joinNegativeNumbers } from './options.js';
@@ -62,7 +66,8 @@ export async function runCommand(args: string[]): Promise<number> {
   const workers = integer(values.workers, '--workers', 3, 1, 1000);
   const budgetUsd = decimal(values['budget-usd'], '--budget-usd', 10, 0, 1_000_000);
   const timeoutMs = parseDuration(values.timeout ?? '5m', '--timeout');
-  if (timeoutMs < 1000) throw new FanoutError('INVALID_INPUT', '--timeout must be at least 1s');
+  // The last second at least of each invocation is kept for the checkpoint: below 2 s no job could work.
+  if (timeoutMs < 2000) throw new FanoutError('INVALID_INPUT', '--timeout must be at least 2s');
   const batchSize = integer(values['batch-size'], '--batch-size', 1, 1, 10);
   const maxReceiveCount = integer(values['max-receive-count'], '--max-receive-count', 3, 1, 1000);
   if (values['mock-issues'] !== undefined && values['issues-file'] !== undefined) {
@@ -75,10 +80,31 @@ export async function runCommand(args: string[]): Promise<number> {
 
   // Agent flags set a new run's agent; on a resumed run they replace its agent.
   const agent = agentFromFlags(values);
+  const stateDir = values['state-dir'] ?? '.fanout';
+  if (issues.length === 0 && !hasRunToResume(stateDir, values['run-id'])) {
+    // Nothing to start and nothing to resume: say so, and create nothing.
+    console.log(
+      `Nothing to do: no issues given (--mock-issues N or --issues-file PATH) and no unfinished run in ${stateDir} ` +
+        'to resume (fanout send --local adds one).',
+    );
+    return 0;
+  }
+  const worst = worstCaseOfOneJob(agent ?? DEFAULT_AGENT);
+  if (issues.length > 0 && worst !== undefined && usdToMicros(budgetUsd) < worst) {
+    console.log(
+      `Warning: the budget (${formatUsd(usdToMicros(budgetUsd))}) is below one job's worst case (${formatUsd(worst)}): ` +
+        'jobs that cost money will be SKIPPED. Raise --budget-usd to run them.',
+    );
+  }
   const table = new LiveTable(process.stdout, Boolean(process.stdout.isTTY));
   let dispatcher: Dispatcher | undefined;
   let interrupts = 0;
+  let lastInterrupt = 0;
   const onSigint = () => {
+    // Presses closer than half a second are one: a terminal or a runner may relay one twice.
+    const now = Date.now();
+    if (now - lastInterrupt < 500) return;
+    lastInterrupt = now;
     interrupts++;
     if (interrupts === 1) {
       table.message(
@@ -93,7 +119,7 @@ export async function runCommand(args: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   try {
     const report = await runLocal({
-      stateDir: values['state-dir'] ?? '.fanout',
+      stateDir,
       workers,
       batchSize,
       timeoutMs,
@@ -113,9 +139,25 @@ export async function runCommand(args: string[]): Promise<number> {
     table.finish(report);
     table.message('');
     table.message(formatReport(report));
-    table.message(`\nReport written to ${values['state-dir'] ?? '.fanout'}/runs/${report.runId}/report.json`);
+    table.message(`\nReport written to ${stateDir}/runs/${report.runId}/report.json`);
     return report.complete ? 0 : 130;
   } finally {
     process.off('SIGINT', onSigint);
   }
+}
+
+/** Whether `fanout run` without issues has a run to go on with: an unfinished current run, or the named one. */
+function hasRunToResume(stateDir: string, runId: string | undefined): boolean {
+  if (!existsSync(stateDir)) return false;
+  if (runId !== undefined) return true;
+  const current = readCurrentRun(stateDir);
+  return current !== undefined && !current.finished;
+}
+
+/** The most one job can cost before its first result, when the agent can say (a warning, not a limit). */
+function worstCaseOfOneJob(agent: AgentConfig): number | undefined {
+  if (agent.kind === 'simulate') return agent.costMicros.max > 0 ? agent.costMicros.max : undefined;
+  // An llm job's first call reserves at least its whole output allowance.
+  const price = priceOf(agent.prices ?? BUNDLED_PRICES, agent.model);
+  return Math.ceil(agent.maxOutputTokens * price.output);
 }

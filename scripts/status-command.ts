@@ -33,7 +33,14 @@ export async function snapshot(target: Target, runId: string | undefined): Promi
     target.state.listSlots(),
     target.depths(),
   ]);
-  return buildStatus({ run, jobs, slots, queue, now: Date.now() });
+  return buildStatus({
+    run,
+    jobs,
+    slots,
+    queue,
+    now: Date.now(),
+    ...(target.running === undefined ? {} : { running: target.running }),
+  });
 }
 
 export async function statusCommand(
@@ -58,6 +65,7 @@ export async function statusCommand(
     return 0;
   }
   const interval = parseDuration(values.interval ?? '2s', '--interval');
+  let ended = false;
   if (values['run-id'] !== undefined) parseRunId(values['run-id']);
   return withTarget(values, deps.aws, async (target) => {
     if (values.json) {
@@ -75,7 +83,16 @@ export async function statusCommand(
     process.once('SIGINT', onSigint);
     let lines = 0;
     while (!stop) {
-      const text = formatStatus(await snapshot(target, values['run-id']));
+      let text: string;
+      try {
+        text = formatStatus(await snapshot(target, values['run-id']));
+      } catch (error) {
+        // The live run this watched has ended and took its endpoint with it.
+        if (!target.running) throw error;
+        out('The fanout run has ended. Its last state:');
+        ended = true;
+        break;
+      }
       const clear = process.stdout.isTTY && lines > 0 ? `\x1b[${lines}A\x1b[0J` : '';
       process.stdout.write(`${clear}${text}\n`);
       lines = text.split('\n').length;
@@ -83,5 +100,12 @@ export async function statusCommand(
     }
     process.off('SIGINT', onSigint);
     return 0;
+  }).then(async (code) => {
+    if (!ended) return code;
+    // Read the state dir itself now that no run serves it.
+    return withTarget(values, deps.aws, async (target) => {
+      out(formatStatus(await snapshot(target, values['run-id'])));
+      return 0;
+    });
   });
 }

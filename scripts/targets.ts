@@ -31,6 +31,8 @@ export interface Target {
   adopt(runId: string, budgetMicros?: number): void;
   /** The queue can lose messages (the local journal): each job's message is also kept in its workspace. */
   readonly keepsMessages: boolean;
+  /** Whether a fleet works on the target now: false for a local state dir no `fanout run` owns; unknown on AWS. */
+  readonly running?: boolean;
   /** What a deployed stack says of itself (its outputs); undefined for a queue by URL or a local target. */
   readonly stack?: StackFacts;
   close(): Promise<void>;
@@ -271,7 +273,10 @@ export async function withTarget<T>(
 
 /** The local state dir as a target; through the live `fanout run` if one is running. */
 export async function localTarget(stateDir: string, create: boolean): Promise<Target> {
-  const local = await openStateDir(stateDir, { create });
+  const local = await openStateDir(stateDir, {
+    create,
+    command: create ? 'send' : 'status, report or redrive',
+  });
   return {
     description: local.live ? `the running fanout run in ${stateDir}` : `the local state in ${stateDir}`,
     state: local.state,
@@ -293,6 +298,7 @@ export async function localTarget(stateDir: string, create: boolean): Promise<Ta
       if (!local.live) adoptRun(stateDir, runId, budgetMicros);
     },
     keepsMessages: true,
+    running: local.live,
     close: () => local.close(),
   };
 }

@@ -41,6 +41,19 @@ function rateLimitWaitMs(error: HttpError, now: number): number | undefined {
   return error.status === 429 ? 60_000 : undefined;
 }
 
+/** Why a request got no answer: Node's code for it (ENOTFOUND, ECONNREFUSED, ...), or the message. */
+function networkReason(error: HttpError): string {
+  for (
+    let e = error as { code?: string; cause?: unknown; message?: string } | undefined, i = 0;
+    e && i < 4;
+    i++
+  ) {
+    if (typeof e.code === 'string' && /^E[A-Z]+$|^UND_ERR/.test(e.code)) return e.code;
+    e = e.cause as typeof e;
+  }
+  return error.message ?? 'no answer';
+}
+
 function explain(error: HttpError, repo: string, hasToken: boolean): FanoutError {
   const status = error.status;
   const message =
@@ -51,8 +64,8 @@ function explain(error: HttpError, repo: string, hasToken: boolean): FanoutError
         ? 'GitHub refused GITHUB_TOKEN (401): it is wrong or expired; create a new one with read access to issues'
         : status === 403
           ? `the token has no access to ${repo}'s issues (403): give it read access to the repository`
-          : status === undefined
-            ? `cannot reach GitHub: ${error.message ?? error}`
+          : status === undefined || !error.response
+            ? `could not reach GitHub (${networkReason(error)}): check the network, or GITHUB_API_URL for GitHub Enterprise`
             : `GitHub answered ${status} for ${repo}: ${error.message ?? ''}`;
   return new FanoutError('INVALID_INPUT', message, { cause: error });
 }

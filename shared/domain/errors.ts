@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   'MESSAGE_TOO_LARGE',
   'ACCESS_DENIED',
   'STATE_DAMAGED',
+  'NO_PROGRESS',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -46,6 +46,8 @@ export const JobMessageSchema = z.object({
   continuation: z.number().int().min(1).optional(),
   /** Agent time the job's earlier invocations spent, carried by its continuations. */
   workedMs: z.number().int().nonnegative().optional(),
+  /** Continuations in a row that were asked to checkpoint before they could work. */
+  stalls: z.number().int().min(1).optional(),
   /** The run's agent settings, when `fanout send` chose them; the worker's own otherwise. */
   agent: AgentConfigSchema.optional(),
 });

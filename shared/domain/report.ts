@@ -1,5 +1,5 @@
 import type { JobRecord, JobStatus, RunRecord } from '../ports/state.js';
-import { formatMs, formatUsd } from './units.js';
+import { formatMs, formatUsd, plural } from './units.js';
 
 /**
  * The shortest time `workers` workers could finish these jobs in, scheduling the
@@ -137,7 +137,7 @@ export function formatReport(report: RunReport): string {
   ]);
   const t = report.timing;
   const lines = [
-    `Run ${report.runId}: ${report.totals.jobs} jobs, ${report.workers} workers${report.complete ? '' : ' (incomplete: run `fanout run` again to resume)'}`,
+    `Run ${report.runId}: ${plural(report.totals.jobs, 'job')}, ${plural(report.workers, 'worker')}${report.complete ? '' : ' (incomplete: run `fanout run` again to resume)'}`,
     '',
     table(
       [
@@ -196,8 +196,10 @@ export function reportFromState(input: {
 }
 
 const csvCell = (value: unknown) => {
-  const text = value === undefined ? '' : String(value);
-  return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  let text = value === undefined ? '' : String(value);
+  // A cell that starts like a formula is run by spreadsheets (=HYPERLINK(...)): make it text.
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 };
 
 export function formatCsv(report: RunReport): string {
@@ -206,6 +208,7 @@ export function formatCsv(report: RunReport): string {
     'title',
     'outcome',
     'error_code',
+    'error_message',
     'duration_ms',
     'attempts',
     'cost_usd',
@@ -218,6 +221,7 @@ export function formatCsv(report: RunReport): string {
       job.title,
       job.status,
       job.errorCode,
+      job.errorMessage,
       job.durationMs,
       job.attempts,
       job.costUsd,

@@ -1,5 +1,5 @@
 import type { JobRecord, JobStatus, RunRecord, WorkerSlot } from '../ports/state.js';
-import { formatMs, formatUsd } from './units.js';
+import { formatMs, formatUsd, plural } from './units.js';
 
 export interface QueueDepths {
   readonly visible: number;
@@ -20,6 +20,8 @@ export interface WorkerRow {
 export interface StatusSnapshot {
   readonly runId: string;
   readonly at: number;
+  /** False when no fleet works on the run (a local run that was stopped or killed). */
+  readonly running: boolean;
   readonly workers: readonly WorkerRow[];
   readonly queue: QueueDepths;
   readonly totals: Readonly<Record<JobStatus, number>> & { readonly jobs: number };
@@ -46,7 +48,10 @@ export function buildStatus(input: {
   queue: QueueDepths;
   now: number;
   windowMs?: number;
+  /** Whether anything works on the run now; unknown (a deployed stack) counts as yes. */
+  running?: boolean;
 }): StatusSnapshot {
+  const running = input.running ?? true;
   const { run, jobs, now } = input;
   const windowMs = input.windowMs ?? 5 * 60_000;
   const totals: Record<JobStatus, number> = { PENDING: 0, RUNNING: 0, DONE: 0, FAILED: 0, SKIPPED: 0 };
@@ -73,13 +78,14 @@ export function buildStatus(input: {
   const workers: WorkerRow[] = ids.sort().map((workerId) => {
     const row = byWorker.get(workerId);
     const slot = slotById.get(workerId);
-    const running = row?.running && (row.running.leaseUntil ?? 0) > now ? row.running : undefined;
+    const current = row?.running && (row.running.leaseUntil ?? 0) > now ? row.running : undefined;
+    const busy = running ? current : undefined;
     const heartbeatAt =
-      Math.max(running?.heartbeatAt ?? 0, slot?.heartbeatAt ?? 0, row?.last ?? 0) || undefined;
+      Math.max(current?.heartbeatAt ?? 0, slot?.heartbeatAt ?? 0, row?.last ?? 0) || undefined;
     return {
       workerId,
-      state: running ? 'busy' : slot && slot.leaseUntil > now ? 'idle' : 'stopped',
-      ...(running ? { jobKey: running.jobKey, since: running.startedAt } : {}),
+      state: !running ? 'stopped' : busy ? 'busy' : slot && slot.leaseUntil > now ? 'idle' : 'stopped',
+      ...(busy ? { jobKey: busy.jobKey, since: busy.startedAt } : {}),
       completed: row?.completed ?? 0,
       costMicros: row?.costMicros ?? 0,
       ...(heartbeatAt ? { heartbeatAt } : {}),
@@ -95,6 +101,7 @@ export function buildStatus(input: {
   return {
     runId: run.runId,
     at: now,
+    running,
     workers,
     queue: input.queue,
     totals: { ...totals, jobs: jobs.length },
@@ -105,7 +112,7 @@ export function buildStatus(input: {
       budgetMicros: run.budgetMicros,
     },
     throughputPerMinute,
-    ...(throughputPerMinute > 0 ? { etaMs: (left / throughputPerMinute) * 60_000 } : {}),
+    ...(running && throughputPerMinute > 0 ? { etaMs: (left / throughputPerMinute) * 60_000 } : {}),
   };
 }
 
@@ -129,7 +136,9 @@ export function formatStatus(s: StatusSnapshot): string {
   const t = s.totals;
   const l = s.ledger;
   return [
-    `Run ${s.runId}: ${t.jobs} jobs`,
+    `Run ${s.runId}: ${plural(t.jobs, 'job')}${
+      s.running ? '' : t.PENDING + t.RUNNING > 0 ? ' (not running: `fanout run` resumes it)' : ' (finished)'
+    }`,
     line(header),
     ...(rows.length > 0 ? rows.map(line) : ['(no worker has taken a job yet)']),
     `queue ${s.queue.visible} waiting, ${s.queue.inFlight} in flight, ${s.queue.deadLetters} in the dead-letter queue`,

@@ -15,7 +15,10 @@ export interface Range {
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000 } as const;
 
-function parseOneDuration(text: string, flag: string): number {
+/** The longest duration fanout takes: a day (Node's timers overflow past 24.8 days). */
+export const MAX_DURATION_MS = 24 * 3600_000;
+
+function parseOneDuration(text: string, flag: string, maxMs: number): number {
   const match = DURATION.exec(text.trim());
   if (!match) {
     throw new FanoutError(
@@ -23,23 +26,30 @@ function parseOneDuration(text: string, flag: string): number {
       `${flag}: "${text}" is not a duration; use e.g. 250ms, 1s, 1.5s or 2m`,
     );
   }
-  return Math.round(Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]);
+  const ms = Math.round(Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]);
+  if (ms > maxMs) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `${flag}: "${text}" is longer than the ${formatMs(maxMs)} it may be`,
+    );
+  }
+  return ms;
 }
 
 /** Parses `1s`, `250ms`, `2m` or a range `1s-3s` into milliseconds. */
-export function parseDurationRange(text: string, flag = '--duration'): Range {
+export function parseDurationRange(text: string, flag = '--duration', maxMs = MAX_DURATION_MS): Range {
   const [low, high, ...rest] = text.split('-');
   if (low === undefined || rest.length > 0) {
     throw new FanoutError('INVALID_INPUT', `${flag}: "${text}" is not a duration or a range like 1s-3s`);
   }
-  const min = parseOneDuration(low, flag);
-  const max = high === undefined ? min : parseOneDuration(high, flag);
+  const min = parseOneDuration(low, flag, maxMs);
+  const max = high === undefined ? min : parseOneDuration(high, flag, maxMs);
   if (max < min) throw new FanoutError('INVALID_INPUT', `${flag}: the range "${text}" runs backwards`);
   return { min, max };
 }
 
-export function parseDuration(text: string, flag: string): number {
-  const range = parseDurationRange(text, flag);
+export function parseDuration(text: string, flag: string, maxMs = MAX_DURATION_MS): number {
+  const range = parseDurationRange(text, flag, maxMs);
   if (range.min !== range.max)
     throw new FanoutError('INVALID_INPUT', `${flag}: give one duration, not a range`);
   return range.min;
@@ -67,5 +77,10 @@ export function parseUsdRange(text: string, flag = '--cost-usd'): Range {
 export function formatMs(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(2)}s`;
+  if (ms >= 3600_000 && ms % 3600_000 === 0) return `${ms / 3600_000}h`;
   return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
 }
+
+/** `1 job`, `2 jobs`: a count with its noun, singular or plural. */
+export const plural = (count: number, noun: string, nouns = `${noun}s`): string =>
+  `${count} ${count === 1 ? noun : nouns}`;

@@ -18,7 +18,14 @@ export type WorkerEvent =
       readonly durationMs: number;
       readonly errorCode?: ErrorCode;
     }
-  | { readonly type: 'returned'; readonly jobKey: string; readonly reason: string }
+  | {
+      readonly type: 'returned';
+      readonly jobKey: string;
+      /** An error code, or lease-lost / cancelled. */
+      readonly reason: string;
+      /** What went wrong, in words, when an error gave the job back. */
+      readonly message?: string;
+    }
   | { readonly type: 'deferred'; readonly jobKey: string; readonly reason: 'lease-held' }
   | { readonly type: 'continued'; readonly jobKey: string; readonly continuation: number }
   /**
@@ -202,18 +209,32 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
             deps,
           );
         })();
-  const error = attempt.error;
   // Every attempt's spend is reported, whatever becomes of it, so metrics miss no dollar.
   if (attempt.costMicros > 0) deps.onEvent?.({ type: 'spent', jobKey: key, costMicros: attempt.costMicros });
+  // An invocation asked to checkpoint before it could work hands on nothing: a few in a
+  // row mean the invocation's time leaves none for the job, and it fails rather than loop.
+  const stalls = attempt.continued && attempt.durationMs < STALL_MS ? (message.stalls ?? 0) + 1 : 0;
+  const error =
+    stalls >= MAX_STALLS
+      ? new FanoutError(
+          'NO_PROGRESS',
+          `the job was asked to checkpoint ${stalls} times in a row before it could work: each invocation's ` +
+            'time is used up by the checkpoint margin (10% of it, at least 1 s); give invocations more time',
+        )
+      : attempt.error;
 
-  if (attempt.continued) {
+  if (attempt.continued && !error) {
     // Handed on, not failed: the lease goes back, a new message resumes from the checkpoint
     // (a new message, so it does not count toward maxReceiveCount), and this one is done.
     const continuation = (message.continuation ?? 0) + 1;
     await Promise.all([attempt.ledger.flushed(), state.releaseLease(lease, undefined, attempt.costMicros)]);
     const workedMs = (message.workedMs ?? 0) + attempt.durationMs;
+    const { stalls: _, ...carried } = message;
     const sent = await deps.queue.send([
-      { id: key, body: JSON.stringify({ ...message, continuation, workedMs }) },
+      {
+        id: key,
+        body: JSON.stringify({ ...carried, continuation, workedMs, ...(stalls > 0 ? { stalls } : {}) }),
+      },
     ]);
     if (sent.failed.length > 0) {
       // The current message comes back after its visibility timeout and resumes instead.
@@ -250,7 +271,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
       state.releaseLease(lease, { code: error.code, message: error.message }, attempt.costMicros),
     ]);
     await deps.queue.changeVisibility(record, retryDelayFor(record, deps));
-    deps.onEvent?.({ type: 'returned', jobKey: key, reason: error.code });
+    deps.onEvent?.({ type: 'returned', jobKey: key, reason: error.code, message: error.message });
     return { kind: 'retry', reason: 'retryable-error' };
   }
 
@@ -285,6 +306,10 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
   });
   return { kind: 'ack', reason: 'finished', status: outcome.status };
 }
+
+/** An invocation that worked less than this before it checkpointed made no progress. */
+const STALL_MS = 100;
+const MAX_STALLS = 3;
 
 const retryDelayFor = (record: QueueRecord, deps: WorkerDeps): number =>
   (deps.retryDelay ?? retryDelaySeconds)(record.receiveCount);

@@ -211,7 +211,11 @@ export class Dispatcher {
         this.lastResultAt = Date.now();
         onEvent({ type: 'slot', workerId: worker.init.workerId, pid: worker.pid, state: 'idle' });
       } catch (error) {
-        // The whole batch comes back after its visibility timeout, as on Lambda (pitfall 4).
+        // The whole batch comes back, as on Lambda (pitfall 4). Lambda cannot know that nobody
+        // works on it and waits out the visibility timeout; here the process is known dead,
+        // so the records come back at once. That is safe: a job's lease, not the queue, keeps
+        // it from running twice, and its next delivery waits until the dead worker's lease ends.
+        for (const record of records) await queue.changeVisibility(record, 0);
         onEvent({
           type: 'crash',
           workerId: worker.init.workerId,

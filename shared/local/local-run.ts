@@ -78,7 +78,7 @@ export function deadLetterRows(
 export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
   const started = Date.now();
   checkStateDir(options.stateDir);
-  const engine = await startEngine(options.stateDir);
+  const engine = await startEngine(options.stateDir, 'run');
   const client = embeddedDynamoClient(engine.endpoint);
   let queue: LocalQueue;
   try {

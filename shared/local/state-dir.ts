@@ -1,4 +1,14 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve, sep } from 'node:path';
@@ -128,17 +138,62 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Starts the embedded engine on the state dir; it holds the dir's lock until closed. */
-export async function startEngine(stateDir: string): Promise<EmbeddedDynamo> {
+interface LockHolder {
+  readonly pid: number;
+  readonly command: string;
+  readonly since: number;
+}
+
+/**
+ * Takes the state dir for one command (`fanout run`, or `send`/`status`/`report`/`repair`
+ * opening it themselves): a lock file made with O_EXCL, naming its holder. A lock whose
+ * process is gone is taken over. Returns the release.
+ */
+export function lockStateDir(stateDir: string, command: string): () => void {
+  const file = statePath(stateDir, 'lock');
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, JSON.stringify({ pid: process.pid, command, since: Date.now() } satisfies LockHolder));
+      closeSync(fd);
+      return () => rmSync(file, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = readJson<LockHolder>(file);
+      if (holder && alive(holder.pid) && holder.pid !== process.pid) {
+        throw new FanoutError(
+          'INVALID_INPUT',
+          `the state dir ${stateDir} is in use by \`fanout ${holder.command}\` (pid ${holder.pid}, since ` +
+            `${new Date(holder.since).toISOString()}). ${holder.command === 'run' ? 'While it runs, `fanout send --local`, `status` and `report` go through it; ' : ''}` +
+            'wait for it to end, or use another --state-dir.',
+        );
+      }
+      rmSync(file, { force: true }); // its holder is gone
+    }
+  }
+  throw new FanoutError('STATE_UNAVAILABLE', `cannot take the lock ${file}`);
+}
+
+/** Starts the embedded engine on the state dir, holding the dir's lock until closed. */
+export async function startEngine(stateDir: string, command: string): Promise<EmbeddedDynamo> {
+  const release = lockStateDir(stateDir, command);
   const dynamoDir = statePath(stateDir, 'dynamodb');
   mkdirSync(dynamoDir, { recursive: true });
-  return startEmbeddedDynamo(dynamoDir).catch((error: unknown) => {
+  const engine = await startEmbeddedDynamo(dynamoDir).catch((error: unknown) => {
+    release();
     throw new FanoutError(
       'STATE_UNAVAILABLE',
-      `cannot open the state in "${dynamoDir}": ${(error as Error).message}. Is another fanout command using this state dir?`,
+      `cannot open the state in "${dynamoDir}": ${(error as Error).message}`,
       { cause: error },
     );
   });
+  return {
+    endpoint: engine.endpoint,
+    close: async () => {
+      await engine.close();
+      release();
+    },
+  };
 }
 
 /** The live `fanout run` that owns the state dir, if one is running. */
@@ -152,7 +207,11 @@ export function liveRun(stateDir: string): LiveEndpoints | undefined {
  * they go through that run's engine and queue (so a backlog can be watched and added
  * to as it runs); otherwise they open it themselves.
  */
-export async function openStateDir(stateDir: string, options: { create: boolean }): Promise<LocalStateDir> {
+export async function openStateDir(
+  stateDir: string,
+  options: { create: boolean; command?: string },
+): Promise<LocalStateDir> {
+  const command = options.command ?? 'status';
   if (!options.create && !existsSync(statePath(stateDir, 'dynamodb'))) {
     throw new FanoutError(
       'INVALID_INPUT',
@@ -174,7 +233,7 @@ export async function openStateDir(stateDir: string, options: { create: boolean 
       close: async () => client.destroy(),
     };
   }
-  const engine = await startEngine(stateDir);
+  const engine = await startEngine(stateDir, command);
   const client = embeddedDynamoClient(engine.endpoint);
   let queue: LocalQueue;
   try {

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -145,4 +145,83 @@ describe('fanout command line', () => {
     expect(result.stderr).toMatch(/no price for model "acme.unknown-model-v1" in the price table/);
     expect(existsSync(stateDir)).toBe(false);
   });
+
+  it('says which command has no help, prints its version, and refuses a timeout that leaves no time to work', () => {
+    expect(fanout('help', 'nonexistent')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/no command "nonexistent"/),
+    });
+    expect(fanout('--version').stdout).toMatch(/^fanout \d+\.\d+\.\d+/);
+    const stateDir = join(dir, 'short-timeout');
+    const result = fanout('run', '--mock-issues', '1', '--state-dir', stateDir, '--timeout', '1s');
+    expect(result).toMatchObject({ code: 2, stderr: expect.stringMatching(/--timeout must be at least 2s/) });
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
+  it('says there is nothing to do, and creates nothing, when there is neither a backlog nor a run to resume', () => {
+    const stateDir = join(dir, 'nothing');
+    const result = fanout('run', '--state-dir', stateDir);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/Nothing to do: no issues given .* and no unfinished run in .* to resume/);
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
+  it('warns before starting when the budget cannot cover one job', () => {
+    const stateDir = join(dir, 'poor');
+    const result = fanout(
+      'run',
+      '--mock-issues',
+      '1',
+      '--state-dir',
+      stateDir,
+      '--budget-usd',
+      '0.01',
+      '--cost-usd',
+      '0.05',
+      '--duration',
+      '10ms',
+    );
+    expect(result.stdout).toMatch(
+      /Warning: the budget \(\$0\.01\) is below one job's worst case \(\$0\.05\)/,
+    );
+    expect(result.stdout).toMatch(/SKIPPED \(BUDGET_EXHAUSTED\)/);
+  });
+
+  it('tells a second fanout run on the same state dir what holds it and what to do instead', async () => {
+    const stateDir = join(dir, 'locked');
+    const first = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'scripts/fanout.ts',
+        'run',
+        '--mock-issues',
+        '2',
+        '--duration',
+        '20s',
+        '--state-dir',
+        stateDir,
+      ],
+      { cwd: ROOT, stdio: 'ignore' },
+    );
+    try {
+      await waitFor(() => existsSync(join(stateDir, 'live.json')));
+      const second = fanout('run', '--state-dir', stateDir, '--mock-issues', '1');
+      expect(second.code).toBe(2);
+      expect(second.stderr).toMatch(
+        /state dir .* is in use by `fanout run` \(pid \d+, since .*\)\. While it runs, `fanout send --local`, `status` and `report` go through it/,
+      );
+    } finally {
+      first.kill('SIGKILL');
+    }
+  });
 });
+
+async function waitFor(condition: () => boolean, ms = 60_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fetchGitHubIssues } from '../../shared/adapters/github-issues.js';
 import { type FakeIssue, startFakeGitHub } from '../support/fake-github.js';
@@ -99,5 +101,16 @@ describe('GitHub source, through Octokit, against a local GitHub', () => {
     ).rejects.toThrowError(
       expect.objectContaining({ code: 'INVALID_INPUT', message: expect.stringMatching(message) }),
     );
+  });
+
+  it('says GitHub could not be reached, not that it answered 500, when there is no network', async () => {
+    // A port nothing listens on: taken, then given back.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    await expect(
+      fetchGitHubIssues({ repo: 'acme/api' }, { baseUrl: `http://127.0.0.1:${port}` }),
+    ).rejects.toThrow(/could not reach GitHub \(ECONNREFUSED\): check the network, or GITHUB_API_URL/);
   });
 });

@@ -223,6 +223,26 @@ describe('processBatch', () => {
     expect(outcomes).toEqual(['DONE', 'SKIPPED', 'SKIPPED']);
   });
 
+  it('fails a job whose invocations are all asked to checkpoint before it can work, after 3 in a row', async () => {
+    const queue = await setup('stall', [1]);
+    const neverWorks: Agent = {
+      name: 'stalls',
+      run: async () => ({ summary: 'checkpointed', continue: true }),
+    };
+    for (let invocation = 1; invocation <= 3; invocation++) {
+      const [record] = await queue.receive(1, 0);
+      if (!record) throw new Error(`expected invocation ${invocation}`);
+      await processBatch([record], deps(queue, neverWorks));
+      await queue.delete(record);
+    }
+    expect(await fx.state.getJob('stall', 'acme/api#1')).toMatchObject({
+      status: 'FAILED',
+      errorCode: 'NO_PROGRESS',
+      errorMessage: expect.stringMatching(/asked to checkpoint 3 times in a row before it could work/),
+    });
+    expect(queue.isEmpty()).toBe(true);
+  });
+
   it('skips a job the budget cannot cover and says so', async () => {
     const queue = await setup('skip', [1, 2, 3], 2500);
     await processBatch(await queue.receive(10, 0), deps(queue, scriptedAgent({})));

@@ -46,4 +46,26 @@ describe('issues file', () => {
     expect(jobKey({ repo: 'acme/api', number: 12 })).toBe('acme/api#12');
     expect(jobPrefix('r1', { repo: 'acme/api', number: 12 })).toBe('runs/r1/jobs/acme/api/12/');
   });
+
+  it('accepts a UTF-8 byte order mark, and lists problems in the order of the file', () => {
+    const bom = '\uFEFF{"repo":"acme/api","number":1,"title":"one"}\n';
+    expect(parseIssues(bom, 'bom.jsonl').map((i) => i.number)).toEqual([1]);
+    const text = [
+      '{"repo":"acme/api","number":1}',
+      'not json',
+      '{"repo":"acme/api","number":3,"title":"t"}',
+      '{"repo":"ACME/API","number":3,"title":"t"}',
+    ].join('\n');
+    const message = (() => {
+      try {
+        parseIssues(text, 'x.jsonl');
+        return '';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    const lines = message.split('\n').filter((l) => l.startsWith('  line'));
+    expect(lines.map((l) => l.match(/line (\d+)/)?.[1])).toEqual(['1', '2', '4']);
+    expect(lines[2]).toMatch(/duplicate issue acme\/api#3 \(first at line 3\)/);
+  });
 });

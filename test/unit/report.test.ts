@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildReport, idealMakespan } from '../../shared/domain/report.js';
+import { buildReport, formatCsv, idealMakespan } from '../../shared/domain/report.js';
 import type { JobRecord } from '../../shared/ports/state.js';
 
 describe('ideal makespan', () => {
@@ -54,5 +54,43 @@ describe('run report', () => {
     expect(report.timing.idealMs).toBe(2000);
     expect(report.timing.efficiency).toBeCloseTo(0.8);
     expect(report.timing.speedup).toBeCloseTo(1.6);
+  });
+
+  it('writes CSV a spreadsheet cannot run: cells that begin like a formula are text, with the error message', () => {
+    const report = buildReport({
+      run: {
+        runId: 'r',
+        budgetMicros: 0,
+        spentMicros: 0,
+        abandonedMicros: 0,
+        reservedMicros: 0,
+        outstanding: [],
+        availableMicros: 0,
+        jobCount: 1,
+        createdAt: 0,
+      },
+      jobs: [
+        {
+          runId: 'r',
+          jobKey: 'acme/api#1',
+          title: '=HYPERLINK("http://evil","click")',
+          status: 'FAILED',
+          fence: 1,
+          attempts: 1,
+          costMicros: 0,
+          errorCode: 'AGENT_FAILED',
+          errorMessage: '@SUM(A1), the agent broke',
+        },
+      ],
+      deadLetters: [],
+      workers: 1,
+      wallMs: 0,
+      startupMs: 0,
+      sessionWorkMs: [],
+    });
+    const [header, row] = formatCsv(report).trim().split('\n');
+    expect(header).toContain('error_code,error_message');
+    expect(row).toContain(`"'=HYPERLINK(""http://evil"",""click"")"`);
+    expect(row).toContain(`"'@SUM(A1), the agent broke"`);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FanoutError } from '../../shared/domain/errors.js';
-import { parseDuration, parseDurationRange, parseUsdRange } from '../../shared/domain/units.js';
+import { parseDuration, parseDurationRange, parseUsdRange, plural } from '../../shared/domain/units.js';
 
 describe('durations', () => {
   it('reads ms, s, m and ranges', () => {
@@ -14,6 +14,20 @@ describe('durations', () => {
     expect(() => parseDurationRange('fast')).toThrow(/--duration: "fast" is not a duration; use e.g. 250ms/);
     expect(() => parseDurationRange('3s-1s')).toThrow(/runs backwards/);
     expect(() => parseDuration('1s-2s', '--timeout')).toThrow(/--timeout: give one duration/);
+  });
+
+  it("bounds every duration, so none overflows Node's timers", () => {
+    expect(() => parseDurationRange('9999999m')).toThrow(
+      /--duration: "9999999m" is longer than the 24h it may be/,
+    );
+    expect(() => parseDuration('25000m', '--timeout')).toThrow(/--timeout: "25000m" is longer than the 24h/);
+    expect(parseDuration('1440m', '--timeout')).toBe(24 * 3600_000);
+  });
+});
+
+describe('words', () => {
+  it('says 1 job and 2 jobs', () => {
+    expect([plural(0, 'job'), plural(1, 'job'), plural(2, 'job')]).toEqual(['0 jobs', '1 job', '2 jobs']);
   });
 });
 
