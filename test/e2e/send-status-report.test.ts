@@ -329,7 +329,9 @@ describe('local target, end to end: send from GitHub, run, status, report', () =
     printed = [];
     expect(await reportCommand(['--state-dir', stateDir, '--csv'], { out })).toBe(0);
     const lines = (printed[0] as string).split('\n');
-    expect(lines[0]).toBe('job,title,outcome,error_code,error_message,duration_ms,attempts,cost_usd,worker,workspace');
+    expect(lines[0]).toBe(
+      'job,title,outcome,error_code,error_message,duration_ms,attempts,cost_usd,worker,workspace',
+    );
     expect(lines.slice(1).map((l) => l.split(',').slice(0, 3).join(','))).toEqual([
       'acme/api#10,Add a flag,DONE',
       'acme/api#12,Fix the parser,DONE',

@@ -1,4 +1,4 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jobKey, jobPrefix, parseRunId } from '../../shared/domain/job.js';
 import { statePath } from '../../shared/local/state-dir.js';
@@ -21,6 +21,6 @@ describe('names that become paths', () => {
   it('treats owner and repository names as GitHub does: case-insensitive', () => {
     const keys = ['acme/api', 'ACME/API', 'Acme/Api'].map((repo) => jobKey({ repo, number: 7 }));
     expect(new Set(keys)).toEqual(new Set(['acme/api#7']));
-    expect(jobPrefix('r', { repo: 'Acme/Api', number: 7 })).toBe(join('runs/r/jobs/acme/api/7') + '/');
+    expect(jobPrefix('r', { repo: 'Acme/Api', number: 7 })).toBe('runs/r/jobs/acme/api/7/');
   });
 });
