@@ -56,6 +56,17 @@ export class LiveTable {
         if (event.state !== 'busy') row.state = event.state;
         break;
       }
+      case 'starting': {
+        // A plain line at each quarter (and the last), so a large fleet shows it is coming up.
+        const quarter = Math.max(1, Math.ceil(event.total / 4));
+        if (event.ready % quarter === 0 || event.ready === event.total) {
+          if (this.tty)
+            this.header = `${this.header.replace(/ \(starting.*$/, '')} (starting: ${event.ready}/${event.total} workers ready)`;
+          else this.line(`workers ready: ${event.ready}/${event.total}`);
+        }
+        if (event.ready === event.total) this.header = this.header.replace(/ \(starting.*$/, '');
+        break;
+      }
       case 'crash': {
         const row = this.row(event.workerId);
         row.state = 'restarting';

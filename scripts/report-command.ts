@@ -43,12 +43,17 @@ export async function reportCommand(
     const run = await target.state.getRun(runId);
     if (!run)
       throw new FanoutError('INVALID_INPUT', `run "${runId}" does not exist in ${target.description}`);
-    const report = reportFromState({
+    const fromState = reportFromState({
       run,
       jobs: await target.state.listJobs(runId),
       deadLetters: await target.deadLetters(runId),
       locate: (key) => target.workspaces.open(prefixForKey(runId, key)).location,
     });
+    // A local run measured its own timing (start-up, wall, the work of this session): while the
+    // jobs are as it left them, report that, so both reports of a run say the same.
+    const saved = target.savedReport?.(runId);
+    const same = saved && JSON.stringify(saved.totals) === JSON.stringify(fromState.totals);
+    const report = same ? { ...fromState, workers: saved.workers, timing: saved.timing } : fromState;
     if (values.json) out(JSON.stringify(report, null, 2));
     else if (values.csv) out(formatCsv(report).trimEnd());
     else out(formatReport(report));

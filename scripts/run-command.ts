@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { freemem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { readIssuesFile } from '../shared/adapters/issues-file.js';
 import { type AgentConfig, DEFAULT_AGENT } from '../shared/agents/config.js';
@@ -68,6 +69,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const timeoutMs = parseDuration(values.timeout ?? '5m', '--timeout');
   // The last second at least of each invocation is kept for the checkpoint: below 2 s no job could work.
   if (timeoutMs < 2000) throw new FanoutError('INVALID_INPUT', '--timeout must be at least 2s');
+  checkMemoryFor(workers);
   const batchSize = integer(values['batch-size'], '--batch-size', 1, 1, 10);
   const maxReceiveCount = integer(values['max-receive-count'], '--max-receive-count', 3, 1, 1000);
   if (values['mock-issues'] !== undefined && values['issues-file'] !== undefined) {
@@ -160,4 +162,23 @@ function worstCaseOfOneJob(agent: AgentConfig): number | undefined {
   // An llm job's first call reserves at least its whole output allowance.
   const price = priceOf(agent.prices ?? BUNDLED_PRICES, agent.model);
   return Math.ceil(agent.maxOutputTokens * price.output);
+}
+
+/**
+ * A worker process takes about this much memory when it runs (its resident size, as
+ * `fanout bench` measures one: 120-141 MB on Node 20 with the TypeScript runner).
+ */
+const WORKER_MEMORY_BYTES = 150 * 1024 * 1024;
+
+/** Refuses a fleet this machine's free memory cannot hold, before one process starts, rather than swap. */
+function checkMemoryFor(workers: number): void {
+  const free = freemem();
+  const fits = Math.floor((free * 0.8) / WORKER_MEMORY_BYTES);
+  if (workers <= fits) return;
+  const gb = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GB`;
+  throw new FanoutError(
+    'INVALID_INPUT',
+    `--workers ${workers} needs about ${gb(workers * WORKER_MEMORY_BYTES)} (about 150 MB a worker process) and this ` +
+      `machine has ${gb(free)} free: use --workers ${Math.max(1, fits)} or fewer`,
+  );
 }

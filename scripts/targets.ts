@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -7,10 +8,10 @@ import { S3WorkspaceStore } from '../shared/adapters/s3-workspace.js';
 import { SqsJobQueue, sqsDeadLetters } from '../shared/adapters/sqs-queue.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import type { DeadLetterView } from '../shared/domain/redrive.js';
-import type { DeadLetterRow } from '../shared/domain/report.js';
+import type { DeadLetterRow, RunReport } from '../shared/domain/report.js';
 import type { QueueDepths } from '../shared/domain/status.js';
 import { deadLetterRows } from '../shared/local/local-run.js';
-import { adoptRun, openStateDir, readCurrentRun } from '../shared/local/state-dir.js';
+import { adoptRun, openStateDir, readCurrentRun, statePath } from '../shared/local/state-dir.js';
 import type { SendEntry, SendResult } from '../shared/ports/queue.js';
 import type { StatePort } from '../shared/ports/state.js';
 import type { WorkspaceStore } from '../shared/ports/workspace.js';
@@ -31,6 +32,8 @@ export interface Target {
   adopt(runId: string, budgetMicros?: number): void;
   /** The queue can lose messages (the local journal): each job's message is also kept in its workspace. */
   readonly keepsMessages: boolean;
+  /** The report a local run wrote at its end (runs/<run>/report.json): its own measure of its timing. */
+  savedReport?(runId: string): RunReport | undefined;
   /** Whether a fleet works on the target now: false for a local state dir no `fanout run` owns; unknown on AWS. */
   readonly running?: boolean;
   /** What a deployed stack says of itself (its outputs); undefined for a queue by URL or a local target. */
@@ -299,6 +302,15 @@ export async function localTarget(stateDir: string, create: boolean): Promise<Ta
     },
     keepsMessages: true,
     running: local.live,
+    savedReport: (runId) => {
+      try {
+        return JSON.parse(
+          readFileSync(statePath(stateDir, 'runs', runId, 'report.json'), 'utf8'),
+        ) as RunReport;
+      } catch {
+        return undefined;
+      }
+    },
     close: () => local.close(),
   };
 }

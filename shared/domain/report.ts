@@ -58,6 +58,8 @@ export interface RunReport {
     readonly idealMs: number;
     readonly speedup: number;
     readonly efficiency: number;
+    /** Why speedup and efficiency do not measure the run as a whole, when they do not. */
+    readonly caveat?: string;
   };
   readonly complete: boolean;
 }
@@ -69,8 +71,10 @@ export interface ReportInput {
   readonly workers: number;
   readonly wallMs: number;
   readonly startupMs: number;
-  /** The agents' own work time on each job this session ran to an outcome. */
+  /** The agents' own work time this session on each of the run's jobs that did work. */
   readonly sessionWorkMs: readonly number[];
+  /** Jobs of other runs the same workers worked in the same wall time. */
+  readonly otherRunsJobs?: number;
   /** The workspace location of a job. */
   readonly locate?: (jobKey: string) => string;
 }
@@ -104,6 +108,7 @@ export function buildReport(input: ReportInput): RunReport {
       budget: input.run.budgetMicros / 1e6,
     },
     timing: {
+      ...(caveatOf(input, totals) ? { caveat: caveatOf(input, totals) } : {}),
       wallMs,
       startupMs: input.startupMs,
       serialMs,
@@ -113,6 +118,20 @@ export function buildReport(input: ReportInput): RunReport {
     },
     complete: totals.PENDING === 0 && totals.RUNNING === 0,
   };
+}
+
+/** When speedup and efficiency cannot stand for the run: it is unfinished, or shared its workers. */
+function caveatOf(input: ReportInput, totals: Record<JobStatus, number>): string | undefined {
+  const notes: string[] = [];
+  if (totals.PENDING + totals.RUNNING > 0)
+    notes.push('the run is incomplete: they cover the work done so far');
+  if (input.otherRunsJobs) {
+    notes.push(
+      `the workers also worked ${plural(input.otherRunsJobs, 'job')} of other runs in this wall time`,
+    );
+  }
+  if (input.sessionWorkMs.length === 0) notes.push('no job did its work in this session');
+  return notes.length > 0 ? `not the run's whole measure: ${notes.join('; ')}` : undefined;
 }
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -161,7 +180,8 @@ export function formatReport(report: RunReport): string {
         ? ` (${formatUsd(Math.round(report.costUsd.reserved * 1e6))} still reserved)`
         : ''),
     `wall ${formatMs(t.wallMs)} (+${formatMs(t.startupMs)} start-up)  serial ${formatMs(t.serialMs)}  ideal ${formatMs(t.idealMs)}`,
-    `speedup ${t.speedup.toFixed(2)}x  efficiency ${(t.efficiency * 100).toFixed(1)}% of the ideal makespan`,
+    `speedup ${t.speedup.toFixed(2)}x  efficiency ${(t.efficiency * 100).toFixed(1)}% of the ideal makespan` +
+      (t.caveat ? ` (${t.caveat})` : ''),
   ];
   if (report.deadLetters.length > 0) {
     lines.push('', `dead-letter queue (${report.deadLetters.length}):`);

@@ -12,10 +12,14 @@ export type WorkerEvent =
   | { readonly type: 'started'; readonly jobKey: string; readonly title: string; readonly attempt: number }
   | {
       readonly type: 'finished';
+      readonly runId: string;
       readonly jobKey: string;
       readonly status: FinalStatus;
       readonly costMicros: number;
+      /** The agent's time on the job, across all its invocations. */
       readonly durationMs: number;
+      /** The agent's time in this invocation alone. */
+      readonly attemptMs: number;
       readonly errorCode?: ErrorCode;
     }
   | {
@@ -27,7 +31,14 @@ export type WorkerEvent =
       readonly message?: string;
     }
   | { readonly type: 'deferred'; readonly jobKey: string; readonly reason: 'lease-held' }
-  | { readonly type: 'continued'; readonly jobKey: string; readonly continuation: number }
+  | {
+      readonly type: 'continued';
+      readonly runId: string;
+      readonly jobKey: string;
+      readonly continuation: number;
+      /** The agent's time in this invocation. */
+      readonly attemptMs: number;
+    }
   /**
    * What one attempt settled (or, `abandoned`, what a crashed attempt's open reservations
    * were charged), whatever became of the attempt: the sum over a run is every dollar spent.
@@ -242,7 +253,13 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
       return { kind: 'retry', reason: 'retryable-error' };
     }
     deps.logger.info('job checkpointed and handed on', { jobKey: key, continuation });
-    deps.onEvent?.({ type: 'continued', jobKey: key, continuation });
+    deps.onEvent?.({
+      type: 'continued',
+      runId: message.runId,
+      jobKey: key,
+      continuation,
+      attemptMs: attempt.durationMs,
+    });
     return { kind: 'ack', reason: 'continued' };
   }
 
@@ -298,10 +315,12 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
   deps.logger.info('job finished', { jobKey: key, status: outcome.status, costMicros: outcome.costMicros });
   deps.onEvent?.({
     type: 'finished',
+    runId: message.runId,
     jobKey: key,
     status: outcome.status,
     costMicros: outcome.costMicros,
     durationMs: outcome.durationMs,
+    attemptMs: attempt.durationMs,
     ...(outcome.errorCode ? { errorCode: outcome.errorCode } : {}),
   });
   return { kind: 'ack', reason: 'finished', status: outcome.status };

@@ -3,6 +3,7 @@ import type { LocalQueue } from '../adapters/local-queue.js';
 import { slotName } from '../domain/job.js';
 import type { WorkerEvent } from '../domain/worker.js';
 import type { BatchResponse, QueueRecord } from '../ports/queue.js';
+import type { FinalStatus } from '../ports/state.js';
 import type { FromWorker, InvocationStats, ToWorker, WorkerInit } from './protocol.js';
 
 const WORKER_ENTRY = new URL('./worker-process.ts', import.meta.url);
@@ -13,7 +14,9 @@ export type SlotState = 'starting' | 'idle' | 'busy' | 'stopped';
 export type DispatchEvent =
   | { readonly type: 'worker'; readonly workerId: string; readonly pid: number; readonly event: WorkerEvent }
   | { readonly type: 'slot'; readonly workerId: string; readonly pid: number; readonly state: SlotState }
-  | { readonly type: 'crash'; readonly workerId: string; readonly pid: number; readonly reason: string };
+  | { readonly type: 'crash'; readonly workerId: string; readonly pid: number; readonly reason: string }
+  /** Worker processes ready so far, while the fleet starts. */
+  | { readonly type: 'starting'; readonly ready: number; readonly total: number };
 
 /** One worker process and the invocation it is running. */
 class WorkerProcess {
@@ -150,8 +153,14 @@ export class Dispatcher {
   private stopping = false;
   private firstDispatchAt: number | undefined;
   private lastResultAt: number | undefined;
-  /** Jobs that reached an outcome in this session, with the agent's time on each. */
-  readonly sessionJobs: { jobKey: string; durationMs: number }[] = [];
+  /**
+   * The agent's time this session on each job it worked (by run and job key), and the
+   * outcome it reached, if it did: what efficiency is measured on.
+   */
+  readonly sessionWork = new Map<
+    string,
+    { runId: string; jobKey: string; workMs: number; status?: FinalStatus }
+  >();
   /** Each invocation's time, calls and memory in its worker process. */
   readonly invocations: InvocationStats[] = [];
 
@@ -160,7 +169,13 @@ export class Dispatcher {
   /** Starts every worker process and waits until each has wired its adapters. */
   async start(): Promise<void> {
     for (let slot = 0; slot < this.options.workers; slot++) this.slots.push(this.spawn(slot));
-    await Promise.all(this.slots.map((worker) => worker.ready));
+    let ready = 0;
+    const total = this.slots.length;
+    await Promise.all(
+      this.slots.map((worker) =>
+        worker.ready.then(() => this.options.onEvent({ type: 'starting', ready: ++ready, total })),
+      ),
+    );
   }
 
   private spawn(slot: number): WorkerProcess {
@@ -170,8 +185,13 @@ export class Dispatcher {
       this.options.queue,
       this.options.logFd,
       (event) => {
-        if (event.type === 'worker' && event.event.type === 'finished') {
-          this.sessionJobs.push({ jobKey: event.event.jobKey, durationMs: event.event.durationMs });
+        const e = event.type === 'worker' ? event.event : undefined;
+        if (e?.type === 'finished' || e?.type === 'continued') {
+          const id = `${e.runId} ${e.jobKey}`;
+          const work = this.sessionWork.get(id) ?? { runId: e.runId, jobKey: e.jobKey, workMs: 0 };
+          work.workMs += e.attemptMs;
+          if (e.type === 'finished') work.status = e.status;
+          this.sessionWork.set(id, work);
         }
         this.options.onEvent(event);
       },

@@ -71,6 +71,27 @@ export function deadLetterRows(
 }
 
 /**
+ * The work this session did on the run's jobs, for efficiency: each job's agent time in
+ * this session (for the simulate agent, the part of its plan it worked, so the control
+ * plane around the work stays overhead). Skipped jobs did no work, and other runs' jobs
+ * drained at the same time are not this run's: they are counted apart.
+ */
+function sessionWorkOf(dispatcher: Dispatcher, runId: string, agent: AgentConfig) {
+  const sessionWorkMs: number[] = [];
+  let otherRunsJobs = 0;
+  for (const work of dispatcher.sessionWork.values()) {
+    if (work.runId !== runId) {
+      otherRunsJobs++;
+      continue;
+    }
+    if (work.status === 'SKIPPED') continue;
+    const planned = agent.kind === 'simulate' ? planFor(work.jobKey, agent).durationMs : work.workMs;
+    sessionWorkMs.push(Math.min(planned, work.workMs));
+  }
+  return { sessionWorkMs, otherRunsJobs };
+}
+
+/**
  * One local run: the embedded DynamoDB engine and the persisted queue under the
  * state dir, N worker processes fed by the dispatcher, and a report at the end.
  * An unfinished run in the state dir is resumed, not replaced.
@@ -184,10 +205,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
       workers: options.workers,
       wallMs: dispatcher.wallMs,
       startupMs,
-      // The simulate agent's work time is its plan; the control plane's time around it is overhead.
-      sessionWorkMs: dispatcher.sessionJobs.map((job) =>
-        agent.kind === 'simulate' ? planFor(job.jobKey, agent).durationMs : job.durationMs,
-      ),
+      ...sessionWorkOf(dispatcher, runId, agent),
     });
     writeJsonAtomic(statePath(runDir, 'report.json'), report);
     writeCurrentRun(options.stateDir, {

@@ -6,12 +6,14 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statfsSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve, sep } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoState, ensureTable } from '../adapters/dynamo-state.js';
 import {
@@ -113,19 +115,51 @@ export function adoptRun(stateDir: string, runId: string, budgetMicros?: number)
 }
 
 /** Fails fast, before anything is written, when the state dir cannot hold a run. */
+/** File systems made by the kernel (/proc, /sys, ...): nothing can be kept there. */
+const VIRTUAL_FILE_SYSTEMS = new Set([
+  0x9fa0 /* proc */, 0x62656572 /* sysfs */, 0x1cd1 /* devpts */, 0x64626720 /* debugfs */,
+  0x27e0eb /* cgroup */, 0x63677270 /* cgroup2 */,
+]);
+
+const ERRNO_WORDS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'it is on a read-only file system',
+  ENOSPC: 'the disk is full',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EEXIST: 'it is a file, not a folder',
+};
+
+/** Fails fast, before anything is written, when the state dir cannot hold a run; says why in words. */
 export function checkStateDir(stateDir: string): void {
+  const refuse = (why: string, cause?: unknown) =>
+    new FanoutError(
+      'STATE_DIR_NOT_WRITABLE',
+      `state dir "${stateDir}" cannot be used: ${why}. Choose another with --state-dir, or fix it`,
+      cause === undefined ? {} : { cause },
+    );
+  // The nearest part of the path that exists decides what can be made below it.
+  let existing = resolve(stateDir);
+  while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+  const info = statSync(existing);
+  if (!info.isDirectory()) {
+    throw refuse(
+      existing === resolve(stateDir) ? 'it is a file, not a folder' : `${existing} is a file, not a folder`,
+    );
+  }
+  if (VIRTUAL_FILE_SYSTEMS.has(statfsSync(existing).type)) {
+    throw refuse(
+      `${existing} is on a file system the kernel makes up (like /proc), where nothing can be kept`,
+    );
+  }
   try {
     mkdirSync(stateDir, { recursive: true });
     const probe = statePath(stateDir, `.write-test-${process.pid}`);
     writeFileSync(probe, 'ok');
     rmSync(probe);
   } catch (error) {
-    throw new FanoutError(
-      'STATE_DIR_NOT_WRITABLE',
-      `state dir "${stateDir}" is not writable (${(error as NodeJS.ErrnoException).code ?? error}); ` +
-        'choose another with --state-dir or fix its permissions',
-      { cause: error },
-    );
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    throw refuse(ERRNO_WORDS[code] ?? `it is not writable (${code || String(error)})`, error);
   }
 }
 

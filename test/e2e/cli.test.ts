@@ -49,6 +49,11 @@ describe('fanout command line', () => {
     [['--fail-rate', '2'], /--fail-rate must be a number from 0 to 1/],
     [['--wrokers', '3'], /Unknown option '--wrokers'/],
     [['--run-id', '../../x'], /--run-id must be 1-64 letters, digits, _ or -, not "..\/..\/x"/],
+    // 1,000 worker processes of about 150 MB do not fit in this machine's memory (24 GB).
+    [
+      ['--workers', '1000'],
+      /--workers 1000 needs about 146\.5 GB \(about 150 MB a worker process\) .* use --workers \d+ or fewer/,
+    ],
   ])('refuses %j with a clear error, exit 2, and writes nothing', (args, message) => {
     const stateDir = join(dir, `bad-${args[0]}`);
     const result = fanout('run', '--mock-issues', '2', '--state-dir', stateDir, ...args);
@@ -75,12 +80,19 @@ describe('fanout command line', () => {
     expect(existsSync(stateDir)).toBe(false);
   });
 
-  it('says when the state dir is not writable', () => {
+  it('says in words why a state dir cannot be used: a file, a file on the way, /proc', () => {
     const file = join(dir, 'a-file');
     writeFileSync(file, 'not a folder');
-    const result = fanout('run', '--mock-issues', '1', '--state-dir', join(file, 'state'));
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/state dir ".*a-file\/state" is not writable .*--state-dir/);
+    for (const [stateDir, why] of [
+      [file, /it is a file, not a folder/],
+      [join(file, 'state'), /a-file is a file, not a folder/],
+      ['/proc/fanout-state', /\/proc is on a file system the kernel makes up/],
+    ] as const) {
+      const result = fanout('run', '--mock-issues', '1', '--state-dir', stateDir);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(why);
+      expect(result.stderr).toMatch(/Choose another with --state-dir/);
+    }
   });
 
   it('runs a small backlog with plain lines when stdout is not a terminal, and reports', () => {

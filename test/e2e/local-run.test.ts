@@ -3,11 +3,14 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { reportCommand } from '../../scripts/report-command.js';
 import type { AgentConfig } from '../../shared/agents/index.js';
 import { planFor } from '../../shared/agents/simulate.js';
 import { mockIssues } from '../../shared/domain/job.js';
+import { sendIssues } from '../../shared/domain/send.js';
 import type { Dispatcher } from '../../shared/local/dispatcher.js';
 import { type LocalRunOptions, runLocal } from '../../shared/local/local-run.js';
+import { openStateDir } from '../../shared/local/state-dir.js';
 
 const simulate = (overrides: Partial<Extract<AgentConfig, { kind: 'simulate' }>> = {}): AgentConfig => ({
   kind: 'simulate',
@@ -133,5 +136,38 @@ describe('fanout run on this machine', () => {
     expect(second.totals).toMatchObject({ jobs: 6, DONE: 6 });
     expect(second.costUsd).toMatchObject({ spent: 0.06, reserved: 0, abandoned: 0 });
     expect(existsSync(join(opts.stateDir, 'runs', first.runId, 'report.json'))).toBe(true);
+  });
+
+  it('measures efficiency on what this run did: skipped jobs and other runs do not count as its work', async () => {
+    const opts = await options({
+      workers: 2,
+      issues: mockIssues(4),
+      // Budget for 3 jobs of 10,000: the 4th is SKIPPED and does no work.
+      budgetMicros: 30_000,
+      agent: simulate({ durationMs: { min: 300, max: 300 } }),
+    });
+    // Another run's 2 jobs wait on the same queue: the same workers drain them too.
+    const local = await openStateDir(opts.stateDir, { create: true, command: 'send' });
+    await sendIssues(
+      mockIssues(2).map((issue) => ({ ...issue, repo: 'other/backlog' })),
+      { runId: 'other', budgetMicros: 1_000_000 },
+      { state: local.state, queue: local.queue, workspaces: local.workspaces, clock: Date.now },
+    );
+    await local.close();
+
+    const report = await runLocal({ ...opts, runId: 'eff' });
+    expect(report.totals).toMatchObject({ DONE: 3, SKIPPED: 1 });
+    // Three jobs of 300 ms did work; the skipped one and the other run's two are not this run's.
+    expect(report.timing.serialMs).toBe(900);
+    expect(report.timing.idealMs).toBe(600);
+    expect(report.timing.efficiency).toBeLessThanOrEqual(1);
+    expect(report.timing.caveat).toMatch(/the workers also worked 2 jobs of other runs in this wall time/);
+
+    // `fanout report` says what the run's own report says.
+    const printed: string[] = [];
+    await reportCommand(['--state-dir', opts.stateDir, '--run-id', 'eff', '--json'], {
+      out: (t) => printed.push(t),
+    });
+    expect(JSON.parse(printed[0] as string).timing).toEqual(report.timing);
   });
 });
