@@ -21,6 +21,8 @@ export class LiveTable {
   private queueLine = '';
   private ledgerLine = '';
   private drawnLines = 0;
+  /** Jobs waiting for another (often a dead) worker's lease to end, and when it does. */
+  private readonly waiting = new Map<string, number>();
   private done = 0;
   private failed = 0;
   private skipped = 0;
@@ -71,12 +73,16 @@ export class LiveTable {
         const row = this.row(event.workerId);
         row.state = 'restarting';
         row.jobKey = undefined;
-        this.line(`${event.workerId} crashed (${event.reason}); a new process takes its place`);
+        this.line(
+          `${event.workerId} crashed (${event.reason}); a new process takes its place, and its jobs go back ` +
+            "on the queue to run once the dead worker's lease ends",
+        );
         break;
       }
       case 'worker': {
         const row = this.row(event.workerId);
         const e = event.event;
+        if (e.type !== 'deferred' && 'jobKey' in e) this.waiting.delete(e.jobKey);
         if (e.type === 'started') {
           Object.assign(row, { state: 'busy', jobKey: e.jobKey, since: Date.now() });
           this.line(`${event.workerId} started ${e.jobKey}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`);
@@ -99,7 +105,10 @@ export class LiveTable {
           Object.assign(row, { state: 'idle', jobKey: undefined });
           this.line(`${event.workerId} checkpointed ${e.jobKey}; continuation ${e.continuation} queued`);
         } else if (e.type === 'deferred') {
-          this.line(`${event.workerId} deferred ${e.jobKey}: another worker holds its lease`);
+          this.waiting.set(e.jobKey, e.until);
+          this.line(
+            `${event.workerId} deferred ${e.jobKey}: another worker holds its lease, which ends in ${formatMs(Math.max(0, e.until - Date.now()))}`,
+          );
         }
         break;
       }
@@ -131,10 +140,21 @@ export class LiveTable {
           return `${id.padEnd(11)}${row.state.padEnd(12)}${issue.padEnd(32)}${String(row.completed).padEnd(11)}${formatUsd(row.costMicros)}`;
         }),
       `${this.queueLine}   done ${this.done}  failed ${this.failed}  skipped ${this.skipped}   ${this.ledgerLine}`,
+      ...this.waitingLine(now),
     ];
     const clear = this.drawnLines > 0 ? `\x1b[${this.drawnLines}A` : '';
     this.out.write(`${clear}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
     this.drawnLines = lines.length;
+  }
+
+  /** Jobs that wait for a lease to end: after a crash the run may idle until then, and says for how long. */
+  private waitingLine(now: number): string[] {
+    for (const [key, until] of this.waiting) if (until < now - 5000) this.waiting.delete(key);
+    if (this.waiting.size === 0) return [];
+    const next = Math.min(...this.waiting.values());
+    return [
+      `${plural(this.waiting.size, 'job')} waiting for another worker's lease to end (next in ${formatMs(Math.max(0, next - now))})`,
+    ];
   }
 
   /** The last frame, from the report, so the table ends on the run's final state. */

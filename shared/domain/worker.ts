@@ -30,7 +30,13 @@ export type WorkerEvent =
       /** What went wrong, in words, when an error gave the job back. */
       readonly message?: string;
     }
-  | { readonly type: 'deferred'; readonly jobKey: string; readonly reason: 'lease-held' }
+  | {
+      readonly type: 'deferred';
+      readonly jobKey: string;
+      readonly reason: 'lease-held';
+      /** When the holder's lease ends and the job may be taken (epoch ms). */
+      readonly until: number;
+    }
   | {
       readonly type: 'continued';
       readonly runId: string;
@@ -183,7 +189,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
       seconds,
     });
     await deps.queue.changeVisibility(record, seconds);
-    deps.onEvent?.({ type: 'deferred', jobKey: key, reason: 'lease-held' });
+    deps.onEvent?.({ type: 'deferred', jobKey: key, reason: 'lease-held', until: clock() + seconds * 1000 });
     return { kind: 'retry', reason: 'lease-held' };
   }
 
