@@ -1,4 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { LocalQueue } from '../adapters/local-queue.js';
 import { slotName } from '../domain/job.js';
 import type { WorkerEvent } from '../domain/worker.js';
@@ -6,8 +8,17 @@ import type { BatchResponse, QueueRecord } from '../ports/queue.js';
 import type { FinalStatus } from '../ports/state.js';
 import type { FromWorker, InvocationStats, ToWorker, WorkerInit } from './protocol.js';
 
-const WORKER_ENTRY = new URL('./worker-process.ts', import.meta.url);
-const TSX_LOADER = import.meta.resolve('tsx');
+/**
+ * The worker process: built JavaScript beside the built command line (dist/worker.mjs),
+ * or, from the sources (tests, `npm run fanout`), the TypeScript through tsx.
+ */
+const BUILT_WORKER = new URL('./worker.mjs', import.meta.url);
+const WORKER = existsSync(fileURLToPath(BUILT_WORKER))
+  ? { entry: BUILT_WORKER, execArgv: ['--enable-source-maps'] }
+  : {
+      entry: new URL('./worker-process.ts', import.meta.url),
+      execArgv: ['--import', import.meta.resolve('tsx')],
+    };
 
 export type SlotState = 'starting' | 'idle' | 'busy' | 'stopped';
 
@@ -38,8 +49,8 @@ class WorkerProcess {
     logFd: number | 'ignore',
     private readonly emit: (event: DispatchEvent) => void,
   ) {
-    this.child = fork(WORKER_ENTRY, [], {
-      execArgv: ['--import', TSX_LOADER],
+    this.child = fork(WORKER.entry, [], {
+      execArgv: WORKER.execArgv,
       stdio: ['ignore', logFd, logFd, 'ipc'],
       serialization: 'advanced',
     });
