@@ -12,11 +12,83 @@ import type { Agent } from '../../shared/ports/agent.js';
 import type { BatchResponse, QueueRecord } from '../../shared/ports/queue.js';
 import type { StatePort } from '../../shared/ports/state.js';
 
-/** Each scenario's figure, one line, for `npm run scenarios` to print as a table. */
-export function record(scenario: string, figure: string): void {
-  const line = `${scenario.padEnd(28)} ${figure}`;
+/** How many times each scenario runs (`npm run scenarios -- --repeat N`), and from which seed. */
+export const REPEAT = Math.max(1, Number(process.env.FANOUT_SCENARIO_REPEAT ?? 1));
+const BASE_SEED = Number(process.env.FANOUT_SCENARIO_SEED ?? 0);
+let repetition = 0;
+
+/** A scenario's seed for its random choices: its own on the first run, another on each repetition. */
+export const scenarioSeed = (own: number): number => own + BASE_SEED * 1000 + repetition;
+
+/** What one run of a scenario found against the invariants. */
+export interface Tally {
+  /** Jobs sent that did not end DONE, FAILED or SKIPPED. */
+  lost: number;
+  /** Jobs whose agent ran more than once at a time, or again after DONE. */
+  doubled: number;
+  /** 1 when spent + abandoned + reserved went over the budget. */
+  overspent: number;
+}
+
+const figures = new Map<string, string>();
+const tallies = new Map<string, Tally>();
+
+function print(line: string): void {
   if (process.env.FANOUT_SCENARIO_OUT) appendFileSync(process.env.FANOUT_SCENARIO_OUT, `${line}\n`);
   else process.stdout.write(`${line}\n`);
+}
+
+/** Each scenario's figure, one line, for `npm run scenarios` to print as a table. */
+export function record(
+  scenario: string,
+  figure: string,
+  tally: Tally = { lost: 0, doubled: 0, overspent: 0 },
+): void {
+  figures.set(scenario, figure);
+  const sum = tallies.get(scenario) ?? { lost: 0, doubled: 0, overspent: 0 };
+  tallies.set(scenario, {
+    lost: sum.lost + tally.lost,
+    doubled: sum.doubled + tally.doubled,
+    overspent: sum.overspent + tally.overspent,
+  });
+  if (REPEAT === 1) print(`${scenario.padEnd(28)} ${figure}`);
+}
+
+/**
+ * Runs a scenario REPEAT times (its interleavings differ by timing and by its seed), and
+ * prints runs, lost, doubled and overspent over all of them with the last run's figure.
+ * Every run also asserts its invariants, so one that breaks fails with its reason.
+ */
+export function repeated(scenario: string, body: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    for (repetition = 0; repetition < REPEAT; repetition++) {
+      try {
+        await body();
+      } catch (error) {
+        print(
+          `${scenario.padEnd(28)} FAILED on run ${repetition + 1} of ${REPEAT}: ${(error as Error).message.split('\n')[0]}`,
+        );
+        throw error;
+      }
+    }
+    repetition = 0;
+    if (REPEAT > 1) {
+      const t = tallies.get(scenario) ?? { lost: 0, doubled: 0, overspent: 0 };
+      print(
+        `${scenario.padEnd(28)} ${REPEAT} runs, ${t.lost} lost, ${t.doubled} doubled, ${t.overspent} overspent; last run: ${figures.get(scenario)}`,
+      );
+    }
+  };
+}
+
+/** What the state table says of a run against the invariants; `runs` counts each job's agent runs. */
+export async function audit(h: Harness, runs?: ReadonlyMap<string, number>): Promise<Tally> {
+  const [jobs, run] = await Promise.all([h.state.listJobs(h.runId), h.state.getRun(h.runId)]);
+  return {
+    lost: jobs.filter((job) => job.status === 'PENDING' || job.status === 'RUNNING').length,
+    doubled: runs ? [...runs.values()].filter((n) => n > 1).length : 0,
+    overspent: run && run.spentMicros + run.abandonedMicros + run.reservedMicros > run.budgetMicros ? 1 : 0,
+  };
 }
 
 export const silent = { info: () => {}, warn: () => {}, error: () => {} };

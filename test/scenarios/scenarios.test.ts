@@ -14,383 +14,435 @@ import type { Agent } from '../../shared/ports/agent.js';
 import { startS3 } from '../support/aws-engines.js';
 import { withFaults } from '../support/faults.js';
 import { throttlingFront } from '../support/throttling-front.js';
-import { countingAgent, harness, issues, record } from './harness.js';
+import { audit, countingAgent, harness, issues, REPEAT, record, repeated, scenarioSeed } from './harness.js';
+
+/** Each run of a scenario has a minute; repeated, each has as many. */
+const TIMEOUT = 60_000 * REPEAT;
 
 const ROOT = join(import.meta.dirname, '../..');
 const text = (bytes: Uint8Array | undefined) => (bytes ? Buffer.from(bytes).toString('utf8') : undefined);
 
 describe('scenarios: the invariants under fire', () => {
-  it('1 duplicates: every issue sent 3 times is worked exactly once', async () => {
-    const h = await harness({ leaseMs: 1000 });
-    try {
-      await h.send(issues(20), 3);
-      const { agent, runs } = countingAgent();
-      await h.drain({ workers: 4, agent });
-      const jobs = await h.state.listJobs(h.runId);
-      expect(jobs.every((j) => j.status === 'DONE')).toBe(true);
-      expect([...runs.values()].every((n) => n === 1)).toBe(true);
-      expect(runs.size).toBe(20);
-      expect((await h.state.getRun(h.runId))?.spentMicros).toBe(20 * 1000);
-      record(
-        '1 duplicates',
-        `60 deliveries of 20 jobs -> ${[...runs.values()].reduce((a, b) => a + b, 0)} runs, 20 DONE`,
-      );
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('2 redelivery while running: the second delivery is deferred, not run', async () => {
-    const h = await harness({ leaseMs: 1000 });
-    try {
-      await h.send(issues(1), 2);
-      const { agent, runs } = countingAgent({ workMs: 400 });
-      const { responses } = await h.drain({ workers: 2, agent });
-      const deferred = responses.filter((r) => r.batchItemFailures.length > 0).length;
-      expect(runs.get('acme/api#1')).toBe(1);
-      expect(deferred).toBeGreaterThanOrEqual(1);
-      const [job] = await h.state.listJobs(h.runId);
-      expect(job).toMatchObject({ status: 'DONE', attempts: 1 });
-      record(
-        '2 redelivery while running',
-        `2nd delivery deferred ${deferred}x until the lease ends, agent ran 1x`,
-      );
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('3 crash: a worker killed at a random point, 20 times, still gives each job DONE once, its cost counted once', async () => {
-    const h = await harness({ visibilityTimeoutMs: 300, leaseMs: 300, maxReceiveCount: 10 });
-    try {
-      await h.send(issues(20));
-      const random = seededRandom(3, 'kills');
-      const killed: string[][] = [];
-      const killedJobs = new Set<string>();
-      const { agent } = countingAgent({ workMs: 20, costMicros: 1000 });
-      const { crashed } = await h.drain({
-        workers: 4,
-        agent,
-        invocationMs: 1500,
-        // Each job's first invocation dies at a random one of its 4 state calls (reserve, lease, settle, outcome).
-        state: (_invocation, records) => {
-          const body = records[0]?.body ?? '';
-          if (killedJobs.has(body)) return h.state;
-          killedJobs.add(body);
-          const executed: string[] = [];
-          killed.push(executed);
-          return withFaults(
-            h.state,
-            [{ at: 1 + Math.floor(random() * 4), fault: { action: 'kill' } }],
-            executed,
-          );
-        },
-      });
-      const jobs = await h.state.listJobs(h.runId);
-      const run = await h.state.getRun(h.runId);
-      expect(crashed).toBe(20);
-      expect(jobs.map((j) => j.status)).toEqual(new Array(20).fill('DONE'));
-      const jobCosts = jobs.reduce((sum, j) => sum + j.costMicros, 0);
-      expect(jobCosts).toBe(20 * 1000);
-      // What the killed attempts got into the ledger before they died: a settlement is
-      // spend that really happened; a reservation left open is charged once, as abandoned.
-      const settledByDead = killed.filter((calls) => calls.includes('settle')).length;
-      const leftOpen = killed.filter(
-        (calls) => calls.includes('reserve') && !calls.includes('settle'),
-      ).length;
-      expect(run).toMatchObject({
-        spentMicros: jobCosts + 1000 * settledByDead,
-        abandonedMicros: 1000 * leftOpen,
-        reservedMicros: 0,
-        outstanding: [],
-      });
-      for (const job of jobs) {
-        const files = await h.workspaces
-          .open(`runs/${h.runId}/jobs/acme/api/${job.jobKey.split('#')[1]}/`)
-          .list();
-        expect(files).toEqual(['result.txt']);
+  it(
+    '1 duplicates: every issue sent 3 times is worked exactly once',
+    repeated('1 duplicates', async () => {
+      const h = await harness({ leaseMs: 1000 });
+      try {
+        await h.send(issues(20), 3);
+        const { agent, runs } = countingAgent();
+        await h.drain({ workers: 4, agent });
+        const jobs = await h.state.listJobs(h.runId);
+        expect(jobs.every((j) => j.status === 'DONE')).toBe(true);
+        expect([...runs.values()].every((n) => n === 1)).toBe(true);
+        expect(runs.size).toBe(20);
+        expect((await h.state.getRun(h.runId))?.spentMicros).toBe(20 * 1000);
+        record(
+          '1 duplicates',
+          `60 deliveries of 20 jobs -> ${[...runs.values()].reduce((a, b) => a + b, 0)} runs, 20 DONE`,
+          await audit(h, runs),
+        );
+      } finally {
+        await h.close();
       }
-      record(
-        '3 crash (20 kills)',
-        `20/20 DONE once; ledger: ${jobCosts / 1000} job costs + ${settledByDead} spent by the dead, ${leftOpen} abandoned, 0 reserved`,
-      );
-    } finally {
-      await h.close();
-    }
-  });
+    }),
+    TIMEOUT,
+  );
 
-  it('4 stale worker: a worker paused past its lease cannot write its result, its files or its cost', async () => {
-    const h = await harness({ leaseMs: 300, visibilityTimeoutMs: 200 });
-    try {
-      await h.send(issues(1));
-      let resume: () => void = () => {};
-      const paused = new Promise<void>((resolve) => {
-        resume = resolve;
-      });
-      let staleError: unknown;
-      let runs = 0;
-      const agent: Agent = {
-        name: 'pausing',
-        firstReservationMicros: () => 1000,
-        async run(_job, workspace, context) {
-          const reservation = await context.spend.reserve(1000);
-          if (++runs === 1) {
-            await paused; // the first worker stops here, past its lease (it cannot heartbeat)
-            try {
-              await workspace.write('stale.txt', 'from the stale worker');
-            } catch (error) {
-              staleError = error;
-              throw error;
-            }
-          }
-          await workspace.write('fresh.txt', 'from the lease holder');
-          await reservation.settle(700);
-          if (runs === 2) resume();
-          return { summary: 'done' };
-        },
-      };
-      const { responses } = await h.drain({
-        workers: 2,
-        agent,
-        deps: (invocation) => (invocation === 1 ? { heartbeatMs: 3_600_000 } : {}),
-      });
-      const [job] = await h.state.listJobs(h.runId);
-      const run = await h.state.getRun(h.runId);
-      expect(staleError).toBeInstanceOf(FanoutError);
-      expect((staleError as FanoutError).code).toBe('LEASE_LOST');
-      expect(job).toMatchObject({ status: 'DONE', worker: 'worker-02', costMicros: 700 });
-      expect(await h.workspaces.open(`runs/${h.runId}/jobs/acme/api/1/`).list()).toEqual(['fresh.txt']);
-      // The stale worker's reservation was closed once by the holder, as abandoned; its own settle found it closed.
-      expect(run).toMatchObject({ spentMicros: 700, abandonedMicros: 1000, reservedMicros: 0 });
-      expect(responses.some((r) => r.batchItemFailures.length > 0)).toBe(true);
-      record(
-        '4 stale worker',
-        'result, file and cost of the paused worker refused; holder DONE, abandoned $0.001 once',
-      );
-    } finally {
-      await h.close();
-    }
-  });
+  it(
+    '2 redelivery while running: the second delivery is deferred, not run',
+    repeated('2 redelivery while running', async () => {
+      const h = await harness({ leaseMs: 1000 });
+      try {
+        await h.send(issues(1), 2);
+        const { agent, runs } = countingAgent({ workMs: 400 });
+        const { responses } = await h.drain({ workers: 2, agent });
+        const deferred = responses.filter((r) => r.batchItemFailures.length > 0).length;
+        expect(runs.get('acme/api#1')).toBe(1);
+        expect(deferred).toBeGreaterThanOrEqual(1);
+        const [job] = await h.state.listJobs(h.runId);
+        expect(job).toMatchObject({ status: 'DONE', attempts: 1 });
+        record(
+          '2 redelivery while running',
+          `2nd delivery deferred ${deferred}x until the lease ends, agent ran 1x`,
+          await audit(h, runs),
+        );
+      } finally {
+        await h.close();
+      }
+    }),
+    TIMEOUT,
+  );
 
-  it('5 poison: 5% malformed among 200 fail alone, once each, into the DLQ with a reason', async () => {
-    const h = await harness({});
-    try {
-      const all = issues(190);
-      await h.send(all);
-      const poison = Array.from({ length: 10 }, (_, i) =>
-        i % 2 ? `{"v":1,"runId":"${h.runId}"}` : `not json ${i}`,
-      );
-      for (const body of poison) await h.queue.send([{ id: 'poison', body }]);
-      const { agent } = countingAgent({ workMs: 1 });
-      const started = Date.now();
-      const { invocations } = await h.drain({ workers: 8, agent });
-      const jobs = await h.state.listJobs(h.runId);
-      expect(jobs.filter((j) => j.status === 'DONE')).toHaveLength(190);
-      const dead = h.queue.deadLetters();
-      expect(dead).toHaveLength(10);
-      expect(
-        dead.every((d) => d.code === 'INVALID_MESSAGE' && d.receiveCount === 1 && d.reason.length > 10),
-      ).toBe(true);
-      expect(invocations).toBe(200);
-      record(
-        '5 poison',
-        `10 of 200 in the DLQ after 1 attempt each, 190/190 DONE, ${invocations} invocations, ${Date.now() - started}ms`,
-      );
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('6 throttling: 30% of state calls throttled, every job DONE once, nothing counted twice', async () => {
-    let front: Awaited<ReturnType<typeof throttlingFront>> | undefined;
-    const random = seededRandom(6, 'throttle');
-    const h = await harness({
-      maxAttempts: 12,
-      endpoint: async (engine) => {
-        front = await throttlingFront(engine, () => random() < 0.3);
-        return front.endpoint;
-      },
-    });
-    try {
-      await h.send(issues(16));
-      const { agent, runs } = countingAgent({ workMs: 2, costMicros: 1000 });
-      await h.drain({ workers: 4, agent });
-      const jobs = await h.state.listJobs(h.runId);
-      const run = await h.state.getRun(h.runId);
-      const stats = front?.stats() ?? { seen: 0, throttled: 0 };
-      expect(jobs.every((j) => j.status === 'DONE' && j.attempts === 1)).toBe(true);
-      expect([...runs.values()].every((n) => n === 1)).toBe(true);
-      expect(run).toMatchObject({ spentMicros: 16_000, reservedMicros: 0, abandonedMicros: 0 });
-      expect(stats.throttled / stats.seen).toBeGreaterThan(0.2);
-      record(
-        '6 throttling (30%)',
-        `${stats.throttled} of ${stats.seen} calls throttled and retried; 16/16 DONE once, spent exact`,
-      );
-    } finally {
-      await front?.close();
-      await h.close();
-    }
-  });
-
-  it('7 budget race: 50 concurrent jobs against a budget that fits 10 never go over it', async () => {
-    const h = await harness({ budgetMicros: 10 * 5000 });
-    try {
-      await h.send(issues(50));
-      const { agent } = countingAgent({ workMs: 30, costMicros: 5000 });
-      let samples = 0;
-      let worst = 0;
-      const sampler = setInterval(() => {
-        h.state.getRun(h.runId).then((run) => {
-          if (!run) return;
-          samples++;
-          worst = Math.max(worst, run.spentMicros + run.reservedMicros + run.abandonedMicros);
+  it(
+    '3 crash: a worker killed at a random point, 20 times, still gives each job DONE once, its cost counted once',
+    repeated('3 crash (20 kills)', async () => {
+      const h = await harness({ visibilityTimeoutMs: 300, leaseMs: 300, maxReceiveCount: 10 });
+      try {
+        await h.send(issues(20));
+        const random = seededRandom(scenarioSeed(3), 'kills');
+        const killed: string[][] = [];
+        const killedJobs = new Set<string>();
+        const { agent } = countingAgent({ workMs: 20, costMicros: 1000 });
+        const { crashed } = await h.drain({
+          workers: 4,
+          agent,
+          invocationMs: 1500,
+          // Each job's first invocation dies at a random one of its 4 state calls (reserve, lease, settle, outcome).
+          state: (_invocation, records) => {
+            const body = records[0]?.body ?? '';
+            if (killedJobs.has(body)) return h.state;
+            killedJobs.add(body);
+            const executed: string[] = [];
+            killed.push(executed);
+            return withFaults(
+              h.state,
+              [{ at: 1 + Math.floor(random() * 4), fault: { action: 'kill' } }],
+              executed,
+            );
+          },
         });
-      }, 2);
-      await h.drain({ workers: 50, agent });
-      clearInterval(sampler);
-      const jobs = await h.state.listJobs(h.runId);
-      expect(worst).toBeLessThanOrEqual(50_000);
-      expect(jobs.filter((j) => j.status === 'DONE')).toHaveLength(10);
-      const skipped = jobs.filter((j) => j.status === 'SKIPPED');
-      expect(skipped).toHaveLength(40);
-      expect(skipped.every((j) => j.errorCode === 'BUDGET_EXHAUSTED')).toBe(true);
-      expect((await h.state.getRun(h.runId))?.spentMicros).toBe(50_000);
-      record(
-        '7 budget race',
-        `${samples} samples, max spent+reserved $${(worst / 1e6).toFixed(3)} <= $0.050; 10 DONE, 40 SKIPPED`,
-      );
-    } finally {
-      await h.close();
-    }
-  });
+        const jobs = await h.state.listJobs(h.runId);
+        const run = await h.state.getRun(h.runId);
+        expect(crashed).toBe(20);
+        expect(jobs.map((j) => j.status)).toEqual(new Array(20).fill('DONE'));
+        const jobCosts = jobs.reduce((sum, j) => sum + j.costMicros, 0);
+        expect(jobCosts).toBe(20 * 1000);
+        // What the killed attempts got into the ledger before they died: a settlement is
+        // spend that really happened; a reservation left open is charged once, as abandoned.
+        const settledByDead = killed.filter((calls) => calls.includes('settle')).length;
+        const leftOpen = killed.filter(
+          (calls) => calls.includes('reserve') && !calls.includes('settle'),
+        ).length;
+        expect(run).toMatchObject({
+          spentMicros: jobCosts + 1000 * settledByDead,
+          abandonedMicros: 1000 * leftOpen,
+          reservedMicros: 0,
+          outstanding: [],
+        });
+        for (const job of jobs) {
+          const files = await h.workspaces
+            .open(`runs/${h.runId}/jobs/acme/api/${job.jobKey.split('#')[1]}/`)
+            .list();
+          expect(files).toEqual(['result.txt']);
+        }
+        record(
+          '3 crash (20 kills)',
+          `20/20 DONE once; ledger: ${jobCosts / 1000} job costs + ${settledByDead} spent by the dead, ${leftOpen} abandoned, 0 reserved`,
+          await audit(h),
+        );
+      } finally {
+        await h.close();
+      }
+    }),
+    TIMEOUT,
+  );
 
-  it('8 graceful stop: SIGINT to fanout run mid-run, then fanout run again, nothing lost or doubled', async () => {
-    const stateDir = await mkdtemp(join(tmpdir(), 'fanout-sigint-'));
-    const args = ['--import', 'tsx', 'scripts/fanout.ts', 'run', '--state-dir', stateDir];
-    const first = spawn(
-      process.execPath,
-      [...args, '--workers', '2', '--mock-issues', '8', '--duration', '400ms'],
-      { cwd: ROOT },
-    );
-    let output = '';
-    const code = await new Promise<number | null>((resolve) => {
-      first.stdout.on('data', (chunk) => {
-        output += chunk;
-        if (/DONE mock\/backlog#\d/.test(output) && !first.killed) first.kill('SIGINT');
+  it(
+    '4 stale worker: a worker paused past its lease cannot write its result, its files or its cost',
+    repeated('4 stale worker', async () => {
+      const h = await harness({ leaseMs: 300, visibilityTimeoutMs: 200 });
+      try {
+        await h.send(issues(1));
+        let resume: () => void = () => {};
+        const paused = new Promise<void>((resolve) => {
+          resume = resolve;
+        });
+        let staleError: unknown;
+        let runs = 0;
+        const agent: Agent = {
+          name: 'pausing',
+          firstReservationMicros: () => 1000,
+          async run(_job, workspace, context) {
+            const reservation = await context.spend.reserve(1000);
+            if (++runs === 1) {
+              await paused; // the first worker stops here, past its lease (it cannot heartbeat)
+              try {
+                await workspace.write('stale.txt', 'from the stale worker');
+              } catch (error) {
+                staleError = error;
+                throw error;
+              }
+            }
+            await workspace.write('fresh.txt', 'from the lease holder');
+            await reservation.settle(700);
+            if (runs === 2) resume();
+            return { summary: 'done' };
+          },
+        };
+        const { responses } = await h.drain({
+          workers: 2,
+          agent,
+          deps: (invocation) => (invocation === 1 ? { heartbeatMs: 3_600_000 } : {}),
+        });
+        const [job] = await h.state.listJobs(h.runId);
+        const run = await h.state.getRun(h.runId);
+        expect(staleError).toBeInstanceOf(FanoutError);
+        expect((staleError as FanoutError).code).toBe('LEASE_LOST');
+        expect(job).toMatchObject({ status: 'DONE', worker: 'worker-02', costMicros: 700 });
+        expect(await h.workspaces.open(`runs/${h.runId}/jobs/acme/api/1/`).list()).toEqual(['fresh.txt']);
+        // The stale worker's reservation was closed once by the holder, as abandoned; its own settle found it closed.
+        expect(run).toMatchObject({ spentMicros: 700, abandonedMicros: 1000, reservedMicros: 0 });
+        expect(responses.some((r) => r.batchItemFailures.length > 0)).toBe(true);
+        record(
+          '4 stale worker',
+          'result, file and cost of the paused worker refused; holder DONE, abandoned $0.001 once',
+        );
+      } finally {
+        await h.close();
+      }
+    }),
+    TIMEOUT,
+  );
+
+  it(
+    '5 poison: 5% malformed among 200 fail alone, once each, into the DLQ with a reason',
+    repeated('5 poison', async () => {
+      const h = await harness({});
+      try {
+        const all = issues(190);
+        await h.send(all);
+        const poison = Array.from({ length: 10 }, (_, i) =>
+          i % 2 ? `{"v":1,"runId":"${h.runId}"}` : `not json ${i}`,
+        );
+        for (const body of poison) await h.queue.send([{ id: 'poison', body }]);
+        const { agent } = countingAgent({ workMs: 1 });
+        const started = Date.now();
+        const { invocations } = await h.drain({ workers: 8, agent });
+        const jobs = await h.state.listJobs(h.runId);
+        expect(jobs.filter((j) => j.status === 'DONE')).toHaveLength(190);
+        const dead = h.queue.deadLetters();
+        expect(dead).toHaveLength(10);
+        expect(
+          dead.every((d) => d.code === 'INVALID_MESSAGE' && d.receiveCount === 1 && d.reason.length > 10),
+        ).toBe(true);
+        expect(invocations).toBe(200);
+        record(
+          '5 poison',
+          `10 of 200 in the DLQ after 1 attempt each, 190/190 DONE, ${invocations} invocations, ${Date.now() - started}ms`,
+          await audit(h),
+        );
+      } finally {
+        await h.close();
+      }
+    }),
+    TIMEOUT,
+  );
+
+  it(
+    '6 throttling: 30% of state calls throttled, every job DONE once, nothing counted twice',
+    repeated('6 throttling (30%)', async () => {
+      let front: Awaited<ReturnType<typeof throttlingFront>> | undefined;
+      const random = seededRandom(scenarioSeed(6), 'throttle');
+      const h = await harness({
+        maxAttempts: 12,
+        endpoint: async (engine) => {
+          front = await throttlingFront(engine, () => random() < 0.3);
+          return front.endpoint;
+        },
       });
-      first.on('exit', (c) => resolve(c));
-    });
-    expect(code).toBe(130);
-    expect(output).toMatch(/incomplete/);
-    const second = await promisify(execFile)(process.execPath, args, { cwd: ROOT, timeout: 60_000 });
-    expect(second.stdout).toMatch(/done 8 {2}failed 0/);
-    const report = JSON.parse(
-      readFileSync(
-        join(
-          stateDir,
-          'runs',
-          JSON.parse(readFileSync(join(stateDir, 'current-run.json'), 'utf8')).runId,
-          'report.json',
+      try {
+        await h.send(issues(16));
+        const { agent, runs } = countingAgent({ workMs: 2, costMicros: 1000 });
+        await h.drain({ workers: 4, agent });
+        const jobs = await h.state.listJobs(h.runId);
+        const run = await h.state.getRun(h.runId);
+        const stats = front?.stats() ?? { seen: 0, throttled: 0 };
+        expect(jobs.every((j) => j.status === 'DONE' && j.attempts === 1)).toBe(true);
+        expect([...runs.values()].every((n) => n === 1)).toBe(true);
+        expect(run).toMatchObject({ spentMicros: 16_000, reservedMicros: 0, abandonedMicros: 0 });
+        expect(stats.throttled / stats.seen).toBeGreaterThan(0.2);
+        record(
+          '6 throttling (30%)',
+          `${stats.throttled} of ${stats.seen} calls throttled and retried; 16/16 DONE once, spent exact`,
+          await audit(h, runs),
+        );
+      } finally {
+        await front?.close();
+        await h.close();
+      }
+    }),
+    TIMEOUT,
+  );
+
+  it(
+    '7 budget race: 50 concurrent jobs against a budget that fits 10 never go over it',
+    repeated('7 budget race', async () => {
+      const h = await harness({ budgetMicros: 10 * 5000 });
+      try {
+        await h.send(issues(50));
+        const { agent } = countingAgent({ workMs: 30, costMicros: 5000 });
+        let samples = 0;
+        let worst = 0;
+        const sampler = setInterval(() => {
+          h.state.getRun(h.runId).then((run) => {
+            if (!run) return;
+            samples++;
+            worst = Math.max(worst, run.spentMicros + run.reservedMicros + run.abandonedMicros);
+          });
+        }, 2);
+        await h.drain({ workers: 50, agent });
+        clearInterval(sampler);
+        const jobs = await h.state.listJobs(h.runId);
+        expect(worst).toBeLessThanOrEqual(50_000);
+        expect(jobs.filter((j) => j.status === 'DONE')).toHaveLength(10);
+        const skipped = jobs.filter((j) => j.status === 'SKIPPED');
+        expect(skipped).toHaveLength(40);
+        expect(skipped.every((j) => j.errorCode === 'BUDGET_EXHAUSTED')).toBe(true);
+        expect((await h.state.getRun(h.runId))?.spentMicros).toBe(50_000);
+        record(
+          '7 budget race',
+          `${samples} samples, max spent+reserved $${(worst / 1e6).toFixed(3)} <= $0.050; 10 DONE, 40 SKIPPED`,
+          { ...(await audit(h)), overspent: worst > 50_000 ? 1 : 0 },
+        );
+      } finally {
+        await h.close();
+      }
+    }),
+    TIMEOUT,
+  );
+
+  it(
+    '8 graceful stop: SIGINT to fanout run mid-run, then fanout run again, nothing lost or doubled',
+    repeated('8 graceful stop', async () => {
+      const stateDir = await mkdtemp(join(tmpdir(), 'fanout-sigint-'));
+      const args = ['--import', 'tsx', 'scripts/fanout.ts', 'run', '--state-dir', stateDir];
+      const first = spawn(
+        process.execPath,
+        [...args, '--workers', '2', '--mock-issues', '8', '--duration', '400ms'],
+        { cwd: ROOT },
+      );
+      let output = '';
+      const code = await new Promise<number | null>((resolve) => {
+        first.stdout.on('data', (chunk) => {
+          output += chunk;
+          if (/DONE mock\/backlog#\d/.test(output) && !first.killed) first.kill('SIGINT');
+        });
+        first.on('exit', (c) => resolve(c));
+      });
+      expect(code).toBe(130);
+      expect(output).toMatch(/incomplete/);
+      const second = await promisify(execFile)(process.execPath, args, { cwd: ROOT, timeout: 60_000 });
+      expect(second.stdout).toMatch(/done 8 {2}failed 0/);
+      const report = JSON.parse(
+        readFileSync(
+          join(
+            stateDir,
+            'runs',
+            JSON.parse(readFileSync(join(stateDir, 'current-run.json'), 'utf8')).runId,
+            'report.json',
+          ),
+          'utf8',
         ),
-        'utf8',
-      ),
-    );
-    expect(
-      report.jobs.every((j: { attempts: number; status: string }) => j.status === 'DONE' && j.attempts === 1),
-    ).toBe(true);
-    const costs = report.jobs.reduce((sum: number, j: { costUsd: number }) => sum + j.costUsd, 0);
-    expect(report.costUsd.spent).toBeCloseTo(costs, 6);
-    expect(report.costUsd.reserved).toBe(0);
-    record(
-      '8 graceful stop',
-      `SIGINT, exit 130, resumed: 8/8 DONE, 1 attempt each, spent = sum of job costs`,
-    );
-  });
-
-  it('9 long job: a job needing 4 invocations completes through continuations', async () => {
-    const h = await harness({ leaseMs: 2000, visibilityTimeoutMs: 2000 });
-    try {
-      await h.send(issues(1));
-      const agent = simulateAgent({
-        durationMs: { min: 1200, max: 1200 },
-        failRate: 0,
-        costMicros: { min: 4000, max: 4000 },
-        seed: 9,
-      });
-      const { invocations } = await h.drain({
-        workers: 1,
-        agent,
-        invocationMs: 700,
-        deps: () => ({ checkpointMarginMs: 350 }),
-      });
-      const [job] = await h.state.listJobs(h.runId);
-      const result = JSON.parse(
-        text(await h.workspaces.open(`runs/${h.runId}/jobs/acme/api/1/`).read('result.json')) as string,
       );
-      expect(job?.status).toBe('DONE');
-      expect(invocations).toBeGreaterThanOrEqual(4);
-      expect(result.invocations).toBe(invocations);
-      expect(h.queue.deadLetters()).toEqual([]);
-      expect(await h.state.getRun(h.runId)).toMatchObject({ spentMicros: 4000, reservedMicros: 0 });
+      expect(
+        report.jobs.every(
+          (j: { attempts: number; status: string }) => j.status === 'DONE' && j.attempts === 1,
+        ),
+      ).toBe(true);
+      const costs = report.jobs.reduce((sum: number, j: { costUsd: number }) => sum + j.costUsd, 0);
+      expect(report.costUsd.spent).toBeCloseTo(costs, 6);
+      expect(report.costUsd.reserved).toBe(0);
       record(
-        '9 long job',
-        `1.2 s of work in 0.7 s invocations (checkpoint 0.35 s before the end): ${invocations} invocations, DONE, cost counted once`,
+        '8 graceful stop',
+        `SIGINT, exit 130, resumed: 8/8 DONE, 1 attempt each, spent = sum of job costs`,
       );
-    } finally {
-      await h.close();
-    }
-  });
+    }),
+    TIMEOUT,
+  );
 
-  it('10 workspace escape: .., absolute paths, symlinks and other prefixes are refused for every operation', async () => {
-    const s3 = await startS3('escape-bucket');
-    try {
-      const root = await mkdtemp(join(tmpdir(), 'fanout-escape-'));
-      const stores = [
-        new FolderWorkspaceStore(root),
-        new S3WorkspaceStore({ client: s3.client, bucket: s3.bucket }),
-      ];
-      const paths = [
-        '..',
-        '../secret.txt',
-        '/etc/passwd',
-        'a/../../b',
-        '../12/result.json',
-        'x/../../../other/run',
-      ];
-      let attempts = 0;
-      let refused = 0;
-      const attempt = async (operation: () => Promise<unknown>) => {
-        attempts++;
-        try {
-          await operation();
-        } catch (error) {
-          if ((error as FanoutError).code === 'WORKSPACE_PATH_REFUSED') refused++;
-        }
-      };
-      for (const store of stores) {
-        const ws = store.open('runs/r/jobs/acme/api/1/');
-        for (const path of paths) {
-          await attempt(() => ws.write(path, 'x'));
-          await attempt(() => ws.read(path));
-          await attempt(() => ws.remove(path));
-        }
+  it(
+    '9 long job: a job needing 4 invocations completes through continuations',
+    repeated('9 long job', async () => {
+      const h = await harness({ leaseMs: 2000, visibilityTimeoutMs: 2000 });
+      try {
+        await h.send(issues(1));
+        const agent = simulateAgent({
+          durationMs: { min: 1200, max: 1200 },
+          failRate: 0,
+          costMicros: { min: 4000, max: 4000 },
+          seed: 9,
+        });
+        const { invocations } = await h.drain({
+          workers: 1,
+          agent,
+          invocationMs: 700,
+          deps: () => ({ checkpointMarginMs: 350 }),
+        });
+        const [job] = await h.state.listJobs(h.runId);
+        const result = JSON.parse(
+          text(await h.workspaces.open(`runs/${h.runId}/jobs/acme/api/1/`).read('result.json')) as string,
+        );
+        expect(job?.status).toBe('DONE');
+        expect(invocations).toBeGreaterThanOrEqual(4);
+        expect(result.invocations).toBe(invocations);
+        expect(h.queue.deadLetters()).toEqual([]);
+        expect(await h.state.getRun(h.runId)).toMatchObject({ spentMicros: 4000, reservedMicros: 0 });
+        record(
+          '9 long job',
+          `1.2 s of work in 0.7 s invocations (checkpoint 0.35 s before the end): ${invocations} invocations, DONE, cost counted once`,
+          await audit(h),
+        );
+      } finally {
+        await h.close();
       }
-      const folder = stores[0]?.open('runs/r/jobs/acme/api/1/');
-      await writeFile(join(root, 'outside.txt'), 'secret');
-      await folder?.write('seed.txt', 'x');
-      await symlink(root, join(root, 'runs/r/jobs/acme/api/1/escape'));
-      for (const operation of [
-        () => folder?.write('escape/x.txt', 'x'),
-        () => folder?.read('escape/outside.txt'),
-        () => folder?.remove('escape/outside.txt'),
-      ]) {
-        await attempt(operation as () => Promise<unknown>);
+    }),
+    TIMEOUT,
+  );
+
+  it(
+    '10 workspace escape: .., absolute paths, symlinks and other prefixes are refused for every operation',
+    repeated('10 workspace escape', async () => {
+      const s3 = await startS3('escape-bucket');
+      try {
+        const root = await mkdtemp(join(tmpdir(), 'fanout-escape-'));
+        const stores = [
+          new FolderWorkspaceStore(root),
+          new S3WorkspaceStore({ client: s3.client, bucket: s3.bucket }),
+        ];
+        const paths = [
+          '..',
+          '../secret.txt',
+          '/etc/passwd',
+          'a/../../b',
+          '../12/result.json',
+          'x/../../../other/run',
+        ];
+        let attempts = 0;
+        let refused = 0;
+        const attempt = async (operation: () => Promise<unknown>) => {
+          attempts++;
+          try {
+            await operation();
+          } catch (error) {
+            if ((error as FanoutError).code === 'WORKSPACE_PATH_REFUSED') refused++;
+          }
+        };
+        for (const store of stores) {
+          const ws = store.open('runs/r/jobs/acme/api/1/');
+          for (const path of paths) {
+            await attempt(() => ws.write(path, 'x'));
+            await attempt(() => ws.read(path));
+            await attempt(() => ws.remove(path));
+          }
+        }
+        const folder = stores[0]?.open('runs/r/jobs/acme/api/1/');
+        await writeFile(join(root, 'outside.txt'), 'secret');
+        await folder?.write('seed.txt', 'x');
+        await symlink(root, join(root, 'runs/r/jobs/acme/api/1/escape'));
+        for (const operation of [
+          () => folder?.write('escape/x.txt', 'x'),
+          () => folder?.read('escape/outside.txt'),
+          () => folder?.remove('escape/outside.txt'),
+        ]) {
+          await attempt(operation as () => Promise<unknown>);
+        }
+        expect(existsSync(join(root, 'x.txt'))).toBe(false);
+        expect(refused).toBe(attempts);
+        record('10 workspace escape', `${refused} of ${attempts} escape attempts refused (folder and S3)`);
+      } finally {
+        await s3.close();
       }
-      expect(existsSync(join(root, 'x.txt'))).toBe(false);
-      expect(refused).toBe(attempts);
-      record('10 workspace escape', `${refused} of ${attempts} escape attempts refused (folder and S3)`);
-    } finally {
-      await s3.close();
-    }
-  });
+    }),
+    TIMEOUT,
+  );
 });
