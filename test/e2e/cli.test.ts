@@ -1,20 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-
-const ROOT = join(import.meta.dirname, '../..');
-
-function fanout(...args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/fanout.ts', ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+import { fanout, ROOT } from '../support/cli.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -3,23 +3,12 @@
  * and never papered over: a torn or emptied queue journal, a lost state database, a
  * state database rolled back under finished jobs.
  */
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-
-const ROOT = join(import.meta.dirname, '../..');
-
-function fanout(...args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/fanout.ts', ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+import { fanout } from '../support/cli.js';
 
 let dir: string;
 beforeAll(async () => {
