@@ -3,6 +3,15 @@ import { formatMs, formatUsd, plural } from '../shared/domain/units.js';
 import type { DispatchEvent } from '../shared/local/dispatcher.js';
 import type { RunEvent } from '../shared/local/local-run.js';
 
+const ISSUE_WIDTH = 32;
+
+/** The text, or its start and end around an ellipsis when it is longer than `width`. */
+export function shorten(text: string, width: number): string {
+  if (text.length <= width) return text;
+  const tail = Math.ceil((width - 1) / 2);
+  return `${text.slice(0, width - 1 - tail)}…${text.slice(text.length - tail)}`;
+}
+
 interface Row {
   state: string;
   jobKey?: string;
@@ -132,12 +141,14 @@ export class LiveTable {
     const now = Date.now();
     const lines = [
       this.header,
-      `${'worker'.padEnd(11)}${'state'.padEnd(12)}${'issue'.padEnd(32)}${'completed'.padEnd(11)}cost`,
+      `${'worker'.padEnd(11)}${'state'.padEnd(12)}${'issue'.padEnd(ISSUE_WIDTH)}${'completed'.padEnd(11)}cost`,
       ...[...this.rows.entries()]
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([id, row]) => {
-          const issue = row.jobKey ? `${row.jobKey} ${formatMs(now - (row.since ?? now))}` : '-';
-          return `${id.padEnd(11)}${row.state.padEnd(12)}${issue.padEnd(32)}${String(row.completed).padEnd(11)}${formatUsd(row.costMicros)}`;
+          const since = formatMs(now - (row.since ?? now));
+          // A long key is cut in its middle, so the columns stay put and the issue number shows.
+          const issue = row.jobKey ? `${shorten(row.jobKey, ISSUE_WIDTH - since.length - 2)} ${since}` : '-';
+          return `${id.padEnd(11)}${row.state.padEnd(12)}${issue.padEnd(ISSUE_WIDTH)}${String(row.completed).padEnd(11)}${formatUsd(row.costMicros)}`;
         }),
       `${this.queueLine}   done ${this.done}  failed ${this.failed}  skipped ${this.skipped}   ${this.ledgerLine}`,
       ...this.waitingLine(now),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LiveTable } from '../../scripts/live-table.js';
+import { LiveTable, shorten } from '../../scripts/live-table.js';
 
 function capture(tty: boolean) {
   let text = '';
@@ -57,5 +57,26 @@ describe('the live table after a worker crash', () => {
     expect(text()).toMatch(
       /worker-02 deferred acme\/api#1: another worker holds its lease, which ends in [45]\.\d\ds/,
     );
+  });
+
+  it('keeps its columns with a long job key, cutting it in the middle so the number shows', async () => {
+    expect(shorten('a-very-long-organisation/a-very-long-repository#123', 20)).toBe('a-very-lo…sitory#123');
+    const { table, text } = capture(true);
+    await table.onEvent({
+      type: 'worker',
+      workerId: 'worker-01',
+      pid: 1,
+      event: {
+        type: 'started',
+        jobKey: 'a-very-long-organisation/a-very-long-repository#123',
+        title: 't',
+        attempt: 1,
+      },
+    });
+    const row =
+      text()
+        .split('\n')
+        .find((line) => line.includes('worker-01')) ?? '';
+    expect(row.replace('\x1b[2K', '').slice(11 + 12 + 32)).toMatch(/^0 +\$0\.00/);
   });
 });
