@@ -30,6 +30,8 @@ export interface LocalRunOptions {
   readonly batchSize: number;
   /** Per invocation; also the queue's visibility timeout. */
   readonly timeoutMs: number;
+  /** A job's lease, renewed by its worker's heartbeat. @default the shorter of 30 s and the timeout */
+  readonly leaseMs?: number;
   readonly maxReceiveCount: number;
   readonly budgetMicros: number;
   /** --budget-usd was given: a resumed run with another budget is refused rather than keeping its own silently. */
@@ -159,7 +161,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
     const runDir = statePath(options.stateDir, 'runs', runId);
     mkdirSync(runDir, { recursive: true });
     logFd = openSync(statePath(runDir, 'workers.log'), 'a');
-    const leaseMs = Math.min(30_000, options.timeoutMs);
+    const leaseMs = options.leaseMs ?? Math.min(30_000, options.timeoutMs);
     dispatcher = new Dispatcher({
       workers: options.workers,
       batchSize: options.batchSize,

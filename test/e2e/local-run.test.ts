@@ -109,6 +109,35 @@ describe('fanout run on this machine', () => {
     expect(report.costUsd).toMatchObject({ spent: 0.04, abandoned: 0.01, reserved: 0 });
   });
 
+  it("gives a dead worker's job back at once: the lease, not the 20 s visibility timeout, decides when it runs again", async () => {
+    let dispatcher: Dispatcher | undefined;
+    let killedAt = 0;
+    const report = await runLocal(
+      await options({
+        workers: 1,
+        issues: mockIssues(1),
+        timeoutMs: 20_000,
+        leaseMs: 1000,
+        agent: simulate({ durationMs: { min: 800, max: 800 } }),
+        onDispatcher: (d) => {
+          dispatcher = d;
+        },
+        onEvent: (event) => {
+          if (!killedAt && event.type === 'worker' && event.event.type === 'started') {
+            killedAt = Date.now() + 300;
+            const pid = dispatcher?.pids()['worker-01'] ?? 0;
+            setTimeout(() => process.kill(pid, 'SIGKILL'), 300);
+          }
+        },
+      }),
+    );
+    expect(report.totals).toMatchObject({ jobs: 1, DONE: 1 });
+    expect(report.jobs[0]?.attempts).toBe(2);
+    // Back on the queue at once, deferred only until the dead worker's 1 s lease ended: well
+    // inside the 20 s a message whose worker is not known dead waits to be delivered again.
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
+  });
+
   it('stops on request, returns running jobs to the queue, and the next run finishes with nothing doubled', async () => {
     const opts = await options({
       workers: 2,
