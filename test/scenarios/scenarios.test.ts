@@ -250,7 +250,8 @@ describe('scenarios: the invariants under fire', () => {
         expect(jobs.every((j) => j.status === 'DONE' && j.attempts === 1)).toBe(true);
         expect([...runs.values()].every((n) => n === 1)).toBe(true);
         expect(run).toMatchObject({ spentMicros: 16_000, reservedMicros: 0, abandonedMicros: 0 });
-        expect(stats.throttled / stats.seen).toBeGreaterThan(0.2);
+        // The front throttles each call with a chance of 30%: over ~130 calls, well above 15%.
+        expect(stats.throttled / stats.seen).toBeGreaterThan(0.15);
         record(
           '6 throttling (30%)',
           `${stats.throttled} of ${stats.seen} calls throttled and retried; 16/16 DONE once, spent exact`,
