@@ -10,9 +10,9 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { FanoutError } from '../domain/errors.js';
 import type { DeadLetterReason, JobQueue, QueueRecord, SendEntry, SendResult } from '../ports/queue.js';
+import { checksummedLine, readChecksummedLine } from './checksummed-lines.js';
 
 export const JOURNAL_FILE = 'journal.jsonl';
 
@@ -55,29 +55,6 @@ type JournalEntry =
   | { op: 'D'; id: string }
   | { op: 'L'; id: string; code: string; reason: string; t: number }
   | { op: 'X'; id: string };
-
-/** One journal line: the entry's CRC-32 (8 hex digits), a space, the entry as JSON. */
-const journalLine = (entry: JournalEntry): string => {
-  const json = JSON.stringify(entry);
-  return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
-};
-
-/** The entry of a journal line, or undefined when its checksum or JSON does not hold. */
-function readJournalLine(line: string): JournalEntry | undefined {
-  const match = /^([0-9a-f]{8}) (.*)$/s.exec(line);
-  if (!match) return undefined;
-  if (
-    crc32(match[2] as string)
-      .toString(16)
-      .padStart(8, '0') !== match[1]
-  )
-    return undefined;
-  try {
-    return JSON.parse(match[2] as string) as JournalEntry;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * A queue with SQS semantics (visibility timeout, receive count, dead-letter queue
@@ -127,7 +104,7 @@ export class LocalQueue implements JobQueue {
       const damaged: number[] = [];
       lines.forEach((line, i) => {
         if (!line) return;
-        const entry = readJournalLine(line);
+        const entry = readChecksummedLine<JournalEntry>(line);
         // The last line without its newline was being written when the process died.
         if (!entry && i === lines.length - 1) return;
         if (!entry) damaged.push(i + 1);
@@ -159,13 +136,13 @@ export class LocalQueue implements JobQueue {
     const temp = `${file}.tmp`;
     const fd = openSync(temp, 'w');
     for (const m of this.messages.values()) {
-      writeSync(fd, journalLine({ op: 'S', id: m.id, body: m.body, t: m.sentAt }));
-      if (m.receiveCount > 0) writeSync(fd, journalLine({ op: 'R', id: m.id, n: m.receiveCount }));
+      writeSync(fd, checksummedLine({ op: 'S', id: m.id, body: m.body, t: m.sentAt }));
+      if (m.receiveCount > 0) writeSync(fd, checksummedLine({ op: 'R', id: m.id, n: m.receiveCount }));
     }
     for (const d of this.dead.values()) {
-      writeSync(fd, journalLine({ op: 'S', id: d.id, body: d.body, t: d.sentAt }));
-      writeSync(fd, journalLine({ op: 'R', id: d.id, n: d.receiveCount }));
-      writeSync(fd, journalLine({ op: 'L', id: d.id, code: d.code, reason: d.reason, t: d.at }));
+      writeSync(fd, checksummedLine({ op: 'S', id: d.id, body: d.body, t: d.sentAt }));
+      writeSync(fd, checksummedLine({ op: 'R', id: d.id, n: d.receiveCount }));
+      writeSync(fd, checksummedLine({ op: 'L', id: d.id, code: d.code, reason: d.reason, t: d.at }));
     }
     fsyncSync(fd);
     closeSync(fd);
@@ -225,7 +202,7 @@ export class LocalQueue implements JobQueue {
 
   /** Journal first, then memory: what is in memory is always on disk. */
   private record(entry: JournalEntry): void {
-    if (this.fd !== undefined) writeSync(this.fd, journalLine(entry));
+    if (this.fd !== undefined) writeSync(this.fd, checksummedLine(entry));
     this.apply(entry);
   }
 

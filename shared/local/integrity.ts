@@ -9,7 +9,7 @@
  * is not there), so it is refused with the way out.
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
+import { checksummedLine, readChecksummedLine } from '../adapters/checksummed-lines.js';
 import type { LocalQueue } from '../adapters/local-queue.js';
 import { FanoutError } from '../domain/errors.js';
 import { JOB_MESSAGE_FILE, type JobMessage, JobMessageSchema, jobKey, jobPrefix } from '../domain/job.js';
@@ -18,14 +18,12 @@ import type { FinalStatus, StatePort } from '../ports/state.js';
 import type { WorkspaceStore } from '../ports/workspace.js';
 import { statePath } from './state-dir.js';
 
-const line = (value: unknown) => {
-  const json = JSON.stringify(value);
-  return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
-};
-
 /** Appends each job a run finishes to `runs/<run>/outcomes.jsonl`: a record the state table is checked against. */
 export function recordOutcome(stateDir: string, runId: string, key: string, status: FinalStatus): void {
-  appendFileSync(statePath(stateDir, 'runs', runId, 'outcomes.jsonl'), line({ jobKey: key, status }));
+  appendFileSync(
+    statePath(stateDir, 'runs', runId, 'outcomes.jsonl'),
+    checksummedLine({ jobKey: key, status }),
+  );
 }
 
 function readOutcomes(stateDir: string, runId: string): Map<string, FinalStatus> {
@@ -33,16 +31,8 @@ function readOutcomes(stateDir: string, runId: string): Map<string, FinalStatus>
   const outcomes = new Map<string, FinalStatus>();
   if (!existsSync(file)) return outcomes;
   for (const text of readFileSync(file, 'utf8').split('\n')) {
-    const match = /^([0-9a-f]{8}) (.*)$/.exec(text);
-    if (
-      !match ||
-      crc32(match[2] as string)
-        .toString(16)
-        .padStart(8, '0') !== match[1]
-    )
-      continue;
-    const { jobKey: key, status } = JSON.parse(match[2] as string) as { jobKey: string; status: FinalStatus };
-    outcomes.set(key, status);
+    const outcome = readChecksummedLine<{ jobKey: string; status: FinalStatus }>(text);
+    if (outcome) outcomes.set(outcome.jobKey, outcome.status);
   }
   return outcomes;
 }
