@@ -1,6 +1,7 @@
 import { FanoutError } from '../domain/errors.js';
 import { type JobMessage, jobKey } from '../domain/job.js';
 import { seededRandom } from '../domain/random.js';
+import { sleep } from '../domain/sleep.js';
 import type { Range } from '../domain/units.js';
 import type { Agent, AgentContext, AgentResult } from '../ports/agent.js';
 import type { Workspace } from '../ports/workspace.js';
@@ -28,21 +29,6 @@ export function planFor(key: string, options: SimulateOptions): SimulatedPlan {
   return { durationMs, costMicros, fails: random() < options.failRate };
 }
 
-function work(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 const CHECKPOINT = 'checkpoint.json';
 
 /**
@@ -68,7 +54,7 @@ export function simulateAgent(options: SimulateOptions): Agent {
       const reservation = await context.spend.reserve(options.costMicros.max);
       const started = Date.now();
       try {
-        await work(Math.max(0, plan.durationMs - workedBefore), context.signal);
+        await sleep(Math.max(0, plan.durationMs - workedBefore), context.signal);
       } catch (reason) {
         // Stopped before the work was done: nothing was spent.
         await reservation.settle(0);

@@ -1,6 +1,7 @@
 import type { Logger, Reservation, Spend } from '../ports/agent.js';
 import type { StatePort } from '../ports/state.js';
 import { FanoutError } from './errors.js';
+import { sleep } from './sleep.js';
 
 /** Who reserves: one attempt (one invocation's owner) at one job. */
 export interface LedgerHolder {
@@ -103,22 +104,6 @@ export class AttemptLedger implements Spend {
     return run.budgetMicros - run.spentMicros - run.abandonedMicros >= amountMicros;
   }
 
-  private async pause(ms: number): Promise<void> {
-    const signal = this.signal;
-    if (signal?.aborted) throw signal.reason;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
   private write(amountMicros: number): Promise<Reserved> {
     const id = reservationId(this.holder, ++this.sequence, amountMicros, this.clock());
     return this.state.reserve(this.holder.runId, id, amountMicros).then(
@@ -170,7 +155,7 @@ export class AttemptLedger implements Spend {
       waitMs = Math.min(1000, waitMs * 2)
     ) {
       if (!(await this.mayFitLater(amountMicros))) break;
-      await this.pause(waitMs);
+      await sleep(waitMs, this.signal);
       reserved = await this.write(amountMicros);
       held = amountMicros;
     }

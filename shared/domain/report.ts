@@ -85,6 +85,7 @@ export function buildReport(input: ReportInput): RunReport {
   const serialMs = input.sessionWorkMs.reduce((sum, d) => sum + d, 0);
   const idealMs = idealMakespan(input.sessionWorkMs, input.workers);
   const wallMs = input.wallMs;
+  const caveat = caveatOf(input, totals);
   return {
     runId: input.run.runId,
     workers: input.workers,
@@ -108,7 +109,7 @@ export function buildReport(input: ReportInput): RunReport {
       budget: input.run.budgetMicros / 1e6,
     },
     timing: {
-      ...(caveatOf(input, totals) ? { caveat: caveatOf(input, totals) } : {}),
+      ...(caveat ? { caveat } : {}),
       wallMs,
       startupMs: input.startupMs,
       serialMs,
