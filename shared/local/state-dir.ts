@@ -208,6 +208,15 @@ export function lockStateDir(stateDir: string, command: string): () => void {
   throw new FanoutError('STATE_UNAVAILABLE', `cannot take the lock ${file}`);
 }
 
+/** How long a command waits for a `fanout run` that is starting or ending to settle. */
+const TRANSITION_WAIT_MS = 30_000;
+
+/** A live `fanout run` holds the lock but serves no live.json: it is starting or ending. */
+function runInTransition(stateDir: string): boolean {
+  const holder = readJson<LockHolder>(statePath(stateDir, 'lock'));
+  return !!holder && holder.command === 'run' && holder.pid !== process.pid && alive(holder.pid);
+}
+
 /** Starts the embedded engine on the state dir, holding the dir's lock until closed. */
 export async function startEngine(stateDir: string, command: string): Promise<EmbeddedDynamo> {
   const release = lockStateDir(stateDir, command);
@@ -254,7 +263,15 @@ export async function openStateDir(
   }
   checkStateDir(stateDir);
   const workspaces = new FolderWorkspaceStore(statePath(stateDir, 'workspaces'));
-  const live = liveRun(stateDir);
+  // A `fanout run` holds the lock a moment before it serves live.json and a moment after it
+  // stops serving (its report, its engine closing): wait out that window, then either go
+  // through the run or open the dir once the run has let it go.
+  const until = Date.now() + TRANSITION_WAIT_MS;
+  let live = liveRun(stateDir);
+  while (!live && runInTransition(stateDir) && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    live = liveRun(stateDir);
+  }
   if (live) {
     const client = embeddedDynamoClient(live.dynamoEndpoint);
     return {

@@ -218,6 +218,65 @@ describe('fanout command line', () => {
       first.kill('SIGKILL');
     }
   });
+  it('status --watch ends cleanly with the last state when the run it watches ends', async () => {
+    const stateDir = join(dir, 'watched');
+    const run = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'scripts/fanout.ts',
+        'run',
+        '--mock-issues',
+        '2',
+        '--duration',
+        '2s',
+        '--state-dir',
+        stateDir,
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let runErr = '';
+    run.stderr.on('data', (chunk: Buffer) => {
+      runErr += chunk.toString();
+    });
+    const runExit = new Promise<number | null>((resolve) => run.on('exit', resolve));
+    try {
+      await waitFor(() => existsSync(join(stateDir, 'live.json')));
+      const watch = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'scripts/fanout.ts',
+          'status',
+          '--local',
+          '--state-dir',
+          stateDir,
+          '--watch',
+          '--interval',
+          '200ms',
+        ],
+        { cwd: ROOT },
+      );
+      let stdout = '';
+      let stderr = '';
+      watch.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      watch.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const watchExit = await new Promise<number | null>((resolve) => watch.on('exit', resolve));
+      expect({ code: await runExit, stderr: runErr }).toEqual({ code: 0, stderr: '' });
+      expect(stderr).toBe('');
+      expect(watchExit).toBe(0);
+      expect(stdout).toMatch(/The fanout run has ended\. Its last state:/);
+      expect(stdout.slice(stdout.lastIndexOf('The fanout run has ended'))).toMatch(/\(finished\)/);
+    } finally {
+      run.kill('SIGKILL');
+    }
+  });
 });
 
 async function waitFor(condition: () => boolean, ms = 60_000): Promise<void> {
