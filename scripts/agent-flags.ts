@@ -1,5 +1,10 @@
-import type { AgentConfig } from '../shared/agents/index.js';
 import { BUNDLED_PRICES, priceOf, readPriceTable } from '../shared/agents/pricing.js';
+import {
+  type AgentConfig,
+  DEFAULT_AGENT,
+  LLM_DEFAULTS,
+  MAX_RUN_TIME_MS,
+} from '../shared/domain/agent-settings.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import { parseDurationRange, parseUsdRange, usdToMicros } from '../shared/domain/units.js';
 import { decimal, integer } from './options.js';
@@ -25,8 +30,8 @@ export const AGENT_HELP = `The agent:
                          shared/agents/model-prices.json or its inference profile
                          (us./eu./apac./global. + id; AWS credentials; GITHUB_TOKEN for
                          private repositories)
-  --max-cost-per-job-usd USD   llm: a job's own spending cap (default 2)
-  --max-steps N          llm: model calls per job (default 30)
+  --max-cost-per-job-usd USD   llm: a job's own spending cap (default ${LLM_DEFAULTS.maxCostPerJobMicros / 1e6})
+  --max-steps N          llm: model calls per job (default ${LLM_DEFAULTS.maxSteps})
   --ref REF              llm: the branch, tag or commit to work on (default: the default branch)
   --prices FILE          llm: a model price table of your own, shaped like model-prices.json
   --publish MODE         llm: none (default: the patch stays in the workspace), comment
@@ -34,10 +39,10 @@ export const AGENT_HELP = `The agent:
                          from branch fanout/issue-N); needs GITHUB_TOKEN with write access
 
 The simulate agent:
-  --duration D           time per job: 1s, 250ms, 2m or a range 1s-3s (default 1s-3s)
-  --fail-rate R          share of jobs that fail, 0-1 (default 0)
-  --cost-usd USD         cost per job, or a range 0.01-0.05 (default 0.02-0.08)
-  --seed N               the same seed repeats a run exactly (default 42)`;
+  --duration D           time per job: 1s, 250ms, 2m or a range 1s-3s (default ${DEFAULT_AGENT.durationMs.min / 1000}s-${DEFAULT_AGENT.durationMs.max / 1000}s)
+  --fail-rate R          share of jobs that fail, 0-1 (default ${DEFAULT_AGENT.failRate})
+  --cost-usd USD         cost per job, or a range 0.01-0.05 (default ${DEFAULT_AGENT.costMicros.min / 1e6}-${DEFAULT_AGENT.costMicros.max / 1e6})
+  --seed N               the same seed repeats a run exactly (default ${DEFAULT_AGENT.seed})`;
 
 type AgentFlagValues = { [K in keyof typeof AGENT_OPTIONS]?: string };
 
@@ -56,10 +61,14 @@ export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined
   const simulate: AgentConfig = {
     kind: 'simulate',
     // A job may run 6 hours in all (RUN_TIME_EXCEEDED after that).
-    durationMs: parseDurationRange(values.duration ?? '1s-3s', '--duration', 6 * 3600_000),
-    failRate: decimal(values['fail-rate'], '--fail-rate', 0, 0, 1),
-    costMicros: parseUsdRange(values['cost-usd'] ?? '0.02-0.08', '--cost-usd'),
-    seed: integer(values.seed, '--seed', 42, 0, 2 ** 31 - 1),
+    durationMs: values.duration
+      ? parseDurationRange(values.duration, '--duration', MAX_RUN_TIME_MS)
+      : DEFAULT_AGENT.durationMs,
+    failRate: decimal(values['fail-rate'], '--fail-rate', DEFAULT_AGENT.failRate, 0, 1),
+    costMicros: values['cost-usd']
+      ? parseUsdRange(values['cost-usd'], '--cost-usd')
+      : DEFAULT_AGENT.costMicros,
+    seed: integer(values.seed, '--seed', DEFAULT_AGENT.seed, 0, 2 ** 31 - 1),
   };
   if (!given) return undefined;
   if (name === 'simulate') return simulate;
@@ -74,11 +83,11 @@ export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined
   return {
     kind: 'llm',
     model: values.model,
-    maxSteps: integer(values['max-steps'], '--max-steps', 30, 1, 500),
-    maxOutputTokens: 4096,
-    maxCostPerJobMicros: usdToMicros(
-      decimal(values['max-cost-per-job-usd'], '--max-cost-per-job-usd', 2, 0, 10_000),
-    ),
+    maxSteps: integer(values['max-steps'], '--max-steps', LLM_DEFAULTS.maxSteps, 1, 500),
+    maxOutputTokens: LLM_DEFAULTS.maxOutputTokens,
+    maxCostPerJobMicros: values['max-cost-per-job-usd']
+      ? usdToMicros(decimal(values['max-cost-per-job-usd'], '--max-cost-per-job-usd', 0, 0, 10_000))
+      : LLM_DEFAULTS.maxCostPerJobMicros,
     publish,
     ...(values.ref ? { ref: values.ref } : {}),
     ...(prices ? { prices } : {}),

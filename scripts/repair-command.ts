@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { DynamoState, ensureTable } from '../shared/adapters/dynamo-state.js';
+import { dynamoState, ensureTable } from '../shared/adapters/dynamo/index.js';
 import { embeddedDynamoClient } from '../shared/adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../shared/adapters/folder-workspace.js';
 import { LocalQueue } from '../shared/adapters/local-queue.js';
@@ -69,7 +69,7 @@ export async function repairCommand(
     await ensureTable(client, LOCAL_TABLE);
     const summary = await repairQueue({
       runId,
-      state: new DynamoState({ tableName: LOCAL_TABLE, client }),
+      state: dynamoState({ tableName: LOCAL_TABLE, client }),
       queue,
       workspaces: new FolderWorkspaceStore(statePath(stateDir, 'workspaces')),
     });

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { fetchGitHubIssues } from '../shared/adapters/github-issues.js';
 import { readIssuesFile } from '../shared/adapters/issues-file.js';
-import type { AgentConfig } from '../shared/agents/config.js';
 import { DEMO_MODEL } from '../shared/agents/model-ids.js';
+import type { AgentConfig } from '../shared/domain/agent-settings.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import { type Issue, mockIssues, newRunId, parseRunId } from '../shared/domain/job.js';
 import { formatSendSummary, sendIssues } from '../shared/domain/send.js';

@@ -3,7 +3,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoState } from '../shared/adapters/dynamo-state.js';
+import { dynamoState } from '../shared/adapters/dynamo/index.js';
 import { S3WorkspaceStore } from '../shared/adapters/s3-workspace.js';
 import { SqsJobQueue, sqsDeadLetters } from '../shared/adapters/sqs-queue.js';
 import { FanoutError } from '../shared/domain/errors.js';
@@ -187,7 +187,7 @@ async function queueDepth(sqs: SQSClient, url: string): Promise<{ visible: numbe
 }
 
 function awsTarget(description: string, outputs: StackOutputs, clients: AwsClients): Target {
-  const state = new DynamoState({ tableName: outputs.tableName, client: clients.dynamodb });
+  const state = dynamoState({ tableName: outputs.tableName, client: clients.dynamodb });
   return {
     description,
     state,

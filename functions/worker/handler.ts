@@ -10,14 +10,15 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { DynamoState } from '../../shared/adapters/dynamo-state.js';
+import { dynamoState } from '../../shared/adapters/dynamo/index.js';
 import { secretToken } from '../../shared/adapters/github-token.js';
 import { powertoolsLogger, recordMetrics } from '../../shared/adapters/powertools.js';
 import { S3WorkspaceStore } from '../../shared/adapters/s3-workspace.js';
 import { emptyDirectory } from '../../shared/adapters/scratch-dir.js';
 import { recordFromLambda, SqsJobQueue } from '../../shared/adapters/sqs-queue.js';
-import { agentsBySettings, createAgent } from '../../shared/agents/index.js';
+import { workerAgents } from '../../shared/agents/index.js';
 import { loadWorkerConfig } from '../../shared/config/worker-config.js';
+import { holdSlot } from '../../shared/domain/slot-keeper.js';
 import { processBatch } from '../../shared/domain/worker.js';
 
 const config = loadWorkerConfig(process.env);
@@ -27,7 +28,7 @@ const metrics = new Metrics({
   serviceName: 'fanout-worker',
   ...(config.stackName ? { defaultDimensions: { stack: config.stackName } } : {}),
 });
-const state = new DynamoState({
+const state = dynamoState({
   tableName: config.tableName,
   client: new DynamoDBClient({}),
   retentionDays: config.retentionDays,
@@ -47,12 +48,7 @@ const github = config.githubTokenSecret
   ? secretToken(new SecretsManagerClient({}), config.githubTokenSecret)
   : undefined;
 await github?.get();
-const wiring = {
-  ...(github ? { github } : {}),
-  ...(config.githubApiUrl ? { githubApiUrl: config.githubApiUrl } : {}),
-};
-const agent = createAgent(config.agent, wiring);
-const agentFor = agentsBySettings(wiring);
+const agents = workerAgents(config.agent, { github, githubApiUrl: config.githubApiUrl });
 // Each execution environment starts looking for a free slot at its own place.
 const preferredSlot = Number.parseInt((process.env.AWS_LAMBDA_LOG_STREAM_NAME ?? '0').slice(-6), 16) || 0;
 
@@ -60,15 +56,19 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
   const owner = context.awsRequestId;
   const remaining = context.getRemainingTimeInMillis();
   // A worker identity (worker-01..N) for the length of this invocation, so status shows the fleet.
-  const slot = await state.acquireSlot(config.workers, owner, Date.now(), remaining + 5000, preferredSlot);
-  const workerId = slot ?? `lambda-${owner.slice(0, 8)}`;
+  const slot = await holdSlot(state, {
+    owner,
+    leaseMs: remaining + 5000,
+    clock: Date.now,
+    slot: { count: config.workers, prefer: preferredSlot },
+  });
+  const workerId = slot?.workerId ?? `lambda-${owner.slice(0, 8)}`;
   try {
     return await processBatch(event.Records.map(recordFromLambda), {
       state,
       queue,
       workspaces,
-      agent,
-      agentFor,
+      ...agents,
       logger: powertoolsLogger(logger),
       clock: Date.now,
       workerId,
@@ -81,7 +81,7 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
       onEvent: recordMetrics(metrics),
     });
   } finally {
-    if (slot) await state.releaseSlot(slot, owner, Date.now()).catch(() => undefined);
+    await slot?.release().catch(() => undefined);
     metrics.publishStoredMetrics();
   }
 };

@@ -1,7 +1,6 @@
-import { REPO_DIR } from '../agents/tools.js';
 import { FanoutError } from '../domain/errors.js';
 import type { JobMessage } from '../domain/job.js';
-import type { Workspace } from '../ports/workspace.js';
+import { REPO_DIR, type Workspace } from '../ports/workspace.js';
 import { githubClient } from './github-client.js';
 
 export type PublishMode = 'none' | 'comment' | 'pr';

@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { REPO_DIR } from '../agents/tools.js';
 import { FanoutError } from '../domain/errors.js';
-import type { Workspace } from '../ports/workspace.js';
+import { REPO_DIR, type Workspace } from '../ports/workspace.js';
 import { githubClient } from './github-client.js';
 
 export interface SnapshotOptions {

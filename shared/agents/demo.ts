@@ -1,6 +1,5 @@
 import type { ScriptedTurn } from '../adapters/scripted-model.js';
-import type { Workspace } from '../ports/workspace.js';
-import { REPO_DIR } from './tools.js';
+import { REPO_DIR, type Workspace } from '../ports/workspace.js';
 
 /**
  * The offline demo: mock repositories (mock/*) have this small snapshot, and the

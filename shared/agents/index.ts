@@ -5,12 +5,9 @@ import { publishWork } from '../adapters/github-publisher.js';
 import { fetchSnapshot } from '../adapters/github-snapshot.js';
 import { type GitHubToken, withGitHubToken } from '../adapters/github-token.js';
 import { scriptedModel } from '../adapters/scripted-model.js';
+import type { AgentConfig } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
 import type { Agent } from '../ports/agent.js';
-import { type AgentConfig, AgentConfigSchema, DEFAULT_AGENT } from './config.js';
-
-export { type AgentConfig, AgentConfigSchema, DEFAULT_AGENT };
-
 import { DEMO_SCRIPT, seedDemoSnapshot } from './demo.js';
 import { llmAgent } from './llm.js';
 import { BUNDLED_PRICES, priceOf } from './pricing.js';
@@ -100,4 +97,20 @@ export function agentsBySettings(wiring: AgentWiring = {}): (config: AgentConfig
     }
     return agent;
   };
+}
+
+/**
+ * The agents a worker (the Lambda handler or a local worker process) hands the core: the
+ * one its configuration names, and one per settings a message carries. The GitHub token
+ * and API root stay in the wiring; no agent receives them.
+ */
+export function workerAgents(
+  config: AgentConfig,
+  access: { readonly github?: GitHubToken | undefined; readonly githubApiUrl?: string | undefined },
+): { readonly agent: Agent; readonly agentFor: (config: AgentConfig) => Agent } {
+  const wiring: AgentWiring = {
+    ...(access.github ? { github: access.github } : {}),
+    ...(access.githubApiUrl ? { githubApiUrl: access.githubApiUrl } : {}),
+  };
+  return { agent: createAgent(config, wiring), agentFor: agentsBySettings(wiring) };
 }

@@ -1,21 +1,22 @@
 import { createTwoFilesPatch } from 'diff';
+import { LLM_DEFAULTS, type Price } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
 import type { JobMessage } from '../domain/job.js';
 import type { Agent, AgentContext, AgentResult } from '../ports/agent.js';
 import type { ChatMessage, ContentBlock, Model } from '../ports/model.js';
-import type { Workspace } from '../ports/workspace.js';
-import { costMicros, estimateTokens, type Price, worstCaseMicros } from './pricing.js';
+import { REPO_DIR, type Workspace } from '../ports/workspace.js';
+import { costMicros, estimateTokens, worstCaseMicros } from './pricing.js';
 import { frameIssue } from './sanitize.js';
-import { REPO_DIR, runTool, TOOL_SPECS, type ToolState } from './tools.js';
+import { runTool, TOOL_SPECS, type ToolState } from './tools.js';
 
 export interface LlmAgentOptions {
   readonly model: Model;
   readonly price: Price;
-  /** Model calls per job, across continuations. @default 30 */
+  /** Model calls per job, across continuations. @default LLM_DEFAULTS.maxSteps */
   readonly maxSteps?: number;
-  /** Output tokens per call. @default 4096 */
+  /** Output tokens per call. @default LLM_DEFAULTS.maxOutputTokens */
   readonly maxOutputTokens?: number;
-  /** The job's own spending cap, whatever is left of the run's budget. @default 2 USD */
+  /** The job's own spending cap, whatever is left of the run's budget. @default LLM_DEFAULTS.maxCostPerJobMicros */
   readonly maxCostPerJobMicros?: number;
   /** Puts the repository snapshot into the workspace before the first step (the worker's part). */
   readonly prepare?: (job: JobMessage, workspace: Workspace) => Promise<void>;
@@ -46,9 +47,9 @@ const SYSTEM = [
  * transcript, the changed files and a unified diff are written to the workspace.
  */
 export function llmAgent(options: LlmAgentOptions): Agent {
-  const maxSteps = options.maxSteps ?? 30;
-  const maxOutputTokens = options.maxOutputTokens ?? 4096;
-  const cap = options.maxCostPerJobMicros ?? 2_000_000;
+  const maxSteps = options.maxSteps ?? LLM_DEFAULTS.maxSteps;
+  const maxOutputTokens = options.maxOutputTokens ?? LLM_DEFAULTS.maxOutputTokens;
+  const cap = options.maxCostPerJobMicros ?? LLM_DEFAULTS.maxCostPerJobMicros;
   return {
     name: 'llm',
     async run(job: JobMessage, workspace: Workspace, context: AgentContext): Promise<AgentResult> {

@@ -1,23 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import { type Price, type PriceTable, PriceTableSchema } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
 import type { Usage } from '../ports/model.js';
 import { parseModelId } from './model-ids.js';
 // Imported, not read beside the module: esbuild bundles an import, and leaves a file behind.
 import bundled from './model-prices.json' with { type: 'json' };
-
-const PriceSchema = z.object({
-  input: z.number().nonnegative(),
-  output: z.number().nonnegative(),
-  cacheRead: z.number().nonnegative().default(0),
-  cacheWrite: z.number().nonnegative().default(0),
-});
-export const PriceTableSchema = z.object({
-  asOf: z.string(),
-  models: z.record(z.string(), PriceSchema),
-});
-export type Price = z.infer<typeof PriceSchema>;
-export type PriceTable = z.infer<typeof PriceTableSchema>;
 
 /** The price table kept with the code (and bundled with the worker). */
 export const BUNDLED_PRICES: PriceTable = PriceTableSchema.parse(bundled);

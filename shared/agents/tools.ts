@@ -1,10 +1,9 @@
 import { FanoutError } from '../domain/errors.js';
 import { safeRelativePath } from '../domain/workspace-path.js';
 import type { ToolSpec } from '../ports/model.js';
-import type { Workspace } from '../ports/workspace.js';
+import { REPO_DIR, type Workspace } from '../ports/workspace.js';
 
 /** The repository snapshot lives in the job's workspace under this folder. */
-export const REPO_DIR = 'repo';
 
 const text = (bytes: Uint8Array | undefined) =>
   bytes === undefined ? undefined : Buffer.from(bytes).toString('utf8');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type AgentConfig, AgentConfigSchema, DEFAULT_AGENT } from '../agents/index.js';
+import { type AgentConfig, AgentConfigSchema, DEFAULT_AGENT } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
 
 const json = z.string().transform((text, ctx) => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AgentConfigSchema } from '../agents/config.js';
+import { AgentConfigSchema } from './agent-settings.js';
 import { FanoutError } from './errors.js';
 
 const repoName = z

@@ -1,5 +1,5 @@
 import type { Logger } from '../ports/agent.js';
-import type { Lease, StatePort } from '../ports/state.js';
+import type { JobLeases, Lease } from '../ports/state.js';
 import { FanoutError } from './errors.js';
 
 /**
@@ -16,7 +16,7 @@ export class LeaseKeeper {
 
   constructor(
     readonly lease: Lease,
-    private readonly state: StatePort,
+    private readonly state: Pick<JobLeases, 'renewLease'>,
     private readonly clock: () => number,
     private readonly leaseMs: number,
     /** performance.now() when the request that took the lease was sent. */

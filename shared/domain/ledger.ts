@@ -1,5 +1,5 @@
 import type { Logger, Reservation, Spend } from '../ports/agent.js';
-import type { StatePort } from '../ports/state.js';
+import type { RunLedger } from '../ports/state.js';
 import { FanoutError } from './errors.js';
 import { sleep } from './sleep.js';
 
@@ -39,7 +39,7 @@ function parseReservationId(id: string) {
  * Returns what was charged.
  */
 export async function reclaimAbandoned(
-  state: StatePort,
+  state: RunLedger,
   holder: LedgerHolder,
   now: number,
   minAgeMs: number,
@@ -83,7 +83,7 @@ export class AttemptLedger implements Spend {
   private signal: AbortSignal | undefined;
 
   constructor(
-    private readonly state: StatePort,
+    private readonly state: RunLedger,
     private readonly holder: LedgerHolder,
     private readonly clock: () => number,
   ) {}

@@ -1,7 +1,7 @@
-import type { AgentConfig } from '../agents/config.js';
 import type { JobQueue } from '../ports/queue.js';
-import type { StatePort } from '../ports/state.js';
+import type { JobLeases, RunLedger } from '../ports/state.js';
 import type { WorkspaceStore } from '../ports/workspace.js';
+import type { AgentConfig } from './agent-settings.js';
 import { FanoutError } from './errors.js';
 import {
   ISSUE_BODY_FILE,
@@ -15,7 +15,7 @@ import {
 import { formatUsd } from './units.js';
 
 export interface SendDeps {
-  readonly state: StatePort;
+  readonly state: RunLedger & JobLeases;
   readonly queue: Pick<JobQueue, 'send'>;
   readonly workspaces: WorkspaceStore;
   readonly clock: () => number;

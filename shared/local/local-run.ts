@@ -1,10 +1,10 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { DynamoState, ensureTable } from '../adapters/dynamo-state.js';
+import { dynamoState, ensureTable } from '../adapters/dynamo/index.js';
 import { embeddedDynamoClient } from '../adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
 import { type DeadLetter, LocalQueue } from '../adapters/local-queue.js';
-import { type AgentConfig, DEFAULT_AGENT } from '../agents/index.js';
 import { planFor } from '../agents/simulate.js';
+import { type AgentConfig, DEFAULT_AGENT } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
 import { type Issue, jobKey, newRunId } from '../domain/job.js';
 import { buildReport, type DeadLetterRow, type RunReport } from '../domain/report.js';
@@ -121,7 +121,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
   let ticker: NodeJS.Timeout | undefined;
   try {
     await ensureTable(client, LOCAL_TABLE);
-    const state = new DynamoState({ tableName: LOCAL_TABLE, client });
+    const state = dynamoState({ tableName: LOCAL_TABLE, client });
 
     const previous = readCurrentRun(options.stateDir);
     const resumed =

@@ -1,4 +1,4 @@
-import type { AgentConfig } from '../agents/index.js';
+import type { AgentConfig } from '../domain/agent-settings.js';
 import type { WorkerEvent } from '../domain/worker.js';
 import type { BatchResponse, DeadLetterReason, QueueRecord, SendEntry } from '../ports/queue.js';
 

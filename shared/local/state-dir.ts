@@ -15,7 +15,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, resolve, sep } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoState, ensureTable } from '../adapters/dynamo-state.js';
+import { dynamoState, ensureTable } from '../adapters/dynamo/index.js';
 import {
   type EmbeddedDynamo,
   embeddedDynamoClient,
@@ -23,9 +23,10 @@ import {
 } from '../adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
 import { type DeadLetter, LocalQueue, type QueueDepth } from '../adapters/local-queue.js';
-import { type AgentConfig, DEFAULT_AGENT } from '../agents/index.js';
+import { type AgentConfig, DEFAULT_AGENT } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
 import type { SendEntry, SendResult } from '../ports/queue.js';
+import type { StatePort } from '../ports/state.js';
 
 export const LOCAL_TABLE = 'fanout-state';
 
@@ -51,7 +52,7 @@ export interface LocalQueueView {
 export interface LocalStateDir {
   readonly stateDir: string;
   readonly client: DynamoDBClient;
-  readonly state: DynamoState;
+  readonly state: StatePort;
   readonly workspaces: FolderWorkspaceStore;
   readonly queue: LocalQueueView;
   /** True when a `fanout run` owns the state dir and this command goes through it. */
@@ -277,7 +278,7 @@ export async function openStateDir(
     return {
       stateDir,
       client,
-      state: new DynamoState({ tableName: LOCAL_TABLE, client }),
+      state: dynamoState({ tableName: LOCAL_TABLE, client }),
       workspaces,
       queue: remoteQueue(live.controlEndpoint),
       live: true,
@@ -301,7 +302,7 @@ export async function openStateDir(
   return {
     stateDir,
     client,
-    state: new DynamoState({ tableName: LOCAL_TABLE, client }),
+    state: dynamoState({ tableName: LOCAL_TABLE, client }),
     workspaces,
     queue: {
       send: (entries) => queue.send(entries),

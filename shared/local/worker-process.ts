@@ -3,12 +3,14 @@
  * adapters and calls the same core; the dispatcher invokes it one batch at a time.
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoState } from '../adapters/dynamo-state.js';
+import { dynamoState } from '../adapters/dynamo/index.js';
 import { embeddedDynamoClient } from '../adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
 import { envToken } from '../adapters/github-token.js';
-import { agentsBySettings, createAgent } from '../agents/index.js';
-import { processBatch, retryDelaySeconds, type WorkerDeps } from '../domain/worker.js';
+import { workerAgents } from '../agents/index.js';
+import { retryDelaySeconds } from '../domain/attempt.js';
+import { holdSlot } from '../domain/slot-keeper.js';
+import { processBatch, type WorkerDeps } from '../domain/worker.js';
 import type { Logger } from '../ports/agent.js';
 import type { QueueControl } from '../ports/queue.js';
 import type { StatePort } from '../ports/state.js';
@@ -66,14 +68,8 @@ function counted<T extends object>(inner: T, kind: keyof typeof calls): T {
   });
 }
 
-/** The worker's GitHub access: read here, never handed to an agent. */
-const githubWiring = {
-  github: envToken(process.env),
-  ...(process.env.GITHUB_API_URL ? { githubApiUrl: process.env.GITHUB_API_URL } : {}),
-};
-
-function wire(init: WorkerInit): BaseDeps {
-  const state = new DynamoState({
+function wire(init: WorkerInit): BaseDeps & { readonly state: StatePort } {
+  const state = dynamoState({
     tableName: init.tableName,
     client: embeddedDynamoClient(init.dynamoEndpoint),
   });
@@ -82,8 +78,8 @@ function wire(init: WorkerInit): BaseDeps {
     state: init.countCalls ? counted(state, 'state') : state,
     queue: init.countCalls ? counted(queue, 'queue') : queue,
     workspaces: init.countCalls ? counted(workspaces, 'workspace') : workspaces,
-    agent: createAgent(init.agent, githubWiring),
-    agentFor: agentsBySettings(githubWiring),
+    // The worker's GitHub access: read here, never handed to an agent.
+    ...workerAgents(init.agent, { github: envToken(process.env), githubApiUrl: process.env.GITHUB_API_URL }),
     logger: jsonLogger(init.workerId),
     clock: Date.now,
     workerId: init.workerId,
@@ -113,24 +109,6 @@ async function warmUp(state: StatePort): Promise<void> {
   }
 }
 
-/**
- * A local worker process is one worker for its whole life: it holds its slot
- * (worker-01..N) in the state table, renewing it, so `fanout status` shows it.
- */
-async function holdSlot(state: StatePort, init: WorkerInit): Promise<void> {
-  const owner = `${init.workerId}/${process.pid}`;
-  const leaseMs = 30_000;
-  await state.claimSlot(init.workerId, owner, Date.now(), leaseMs);
-  const timer = setInterval(() => {
-    state.claimSlot(init.workerId, owner, Date.now(), leaseMs).catch(() => undefined);
-  }, leaseMs / 3);
-  timer.unref();
-  releaseSlot = async () => {
-    clearInterval(timer);
-    await state.releaseSlot(init.workerId, owner, Date.now());
-  };
-}
-
 let releaseSlot: () => Promise<void> = async () => {};
 
 let base: BaseDeps | undefined;
@@ -142,7 +120,16 @@ process.on('message', (message: ToWorker) => {
       const wired = wire(message.init);
       warmUp(wired.state).then(
         async () => {
-          await holdSlot(wired.state, message.init);
+          // A local worker process is one worker for its whole life: it holds its slot,
+          // renewing it, so `fanout status` shows it.
+          const slot = await holdSlot(wired.state, {
+            owner: `${message.init.workerId}/${process.pid}`,
+            leaseMs: 30_000,
+            clock: Date.now,
+            slot: { name: message.init.workerId },
+            renewEveryMs: 10_000,
+          });
+          if (slot) releaseSlot = () => slot.release();
           base = wired;
           send({ type: 'ready' });
         },

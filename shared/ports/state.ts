@@ -82,12 +82,36 @@ export interface JobOutcome {
 }
 
 /**
- * Leases, the budget ledger and job/worker/run status. Every method is one
- * single-item conditional write (or read), so it works on DynamoDB and dynalite alike.
+ * The state the fleet shares, split by role. Every method is one single-item conditional
+ * write (or read), so it works on DynamoDB and dynalite alike.
  */
-export interface StatePort {
+
+/** Runs and the budget ledger. */
+export interface RunLedger {
   createRun(run: { runId: string; budgetMicros: number; createdAt: number }): Promise<'created' | 'exists'>;
   getRun(runId: string): Promise<RunRecord | undefined>;
+  /** Runs, newest first. */
+  listRuns(limit: number): Promise<RunRecord[]>;
+  /** Adds to the run's job count once all of a send's jobs are registered. */
+  addJobCount(runId: string, count: number): Promise<void>;
+  /** Reserves against the run budget: granted only if spent + reserved stays within it. */
+  reserve(
+    runId: string,
+    reservationId: string,
+    amountMicros: number,
+  ): Promise<'reserved' | 'over-budget' | 'duplicate'>;
+  /** Turns a reservation into spend (or abandoned spend). Idempotent: settling twice counts once. */
+  settle(
+    runId: string,
+    reservationId: string,
+    reservedMicros: number,
+    actualMicros: number,
+    kind?: 'spent' | 'abandoned',
+  ): Promise<'settled' | 'already-settled'>;
+}
+
+/** Jobs, their leases (with the fencing token) and their outcomes. */
+export interface JobLeases {
   /**
    * Records a job as PENDING. 'unsent' when the run has it but no send of it ever
    * succeeded (a send that stopped half-way), 'exists' when it was sent before.
@@ -100,11 +124,6 @@ export interface StatePort {
   }): Promise<'created' | 'unsent' | 'exists'>;
   /** Notes that the job's message reached the queue. */
   markEnqueued(runId: string, jobKey: string, now: number): Promise<void>;
-  /** Runs, newest first. */
-  listRuns(limit: number): Promise<RunRecord[]>;
-  /** Adds to the run's job count once all of a send's jobs are registered. */
-  addJobCount(runId: string, count: number): Promise<void>;
-
   /** Takes the job for `holder.owner` (one invocation) on `holder.worker` (its slot), unless someone holds it or it is finished. */
   acquireLease(
     runId: string,
@@ -129,25 +148,12 @@ export interface StatePort {
   reopenJob(runId: string, jobKey: string): Promise<'reopened' | 'not-failed'>;
   /** Records the outcome, conditioned on the fencing token: a stale worker gets 'lost'. */
   finishJob(lease: Lease, outcome: JobOutcome, now: number): Promise<'recorded' | 'lost'>;
-
-  /** Reserves against the run budget: granted only if spent + reserved stays within it. */
-  reserve(
-    runId: string,
-    reservationId: string,
-    amountMicros: number,
-  ): Promise<'reserved' | 'over-budget' | 'duplicate'>;
-  /** Turns a reservation into spend (or abandoned spend). Idempotent: settling twice counts once. */
-  settle(
-    runId: string,
-    reservationId: string,
-    reservedMicros: number,
-    actualMicros: number,
-    kind?: 'spent' | 'abandoned',
-  ): Promise<'settled' | 'already-settled'>;
-
   listJobs(runId: string): Promise<JobRecord[]>;
   getJob(runId: string, jobKey: string): Promise<JobRecord | undefined>;
+}
 
+/** Worker identities (worker-01..N), each leased by one invocation (Lambda) or one process (local). */
+export interface WorkerSlots {
   /** Takes the first free slot of `worker-01..worker-{count}`, or undefined when all are held. */
   acquireSlot(
     count: number,
@@ -161,3 +167,6 @@ export interface StatePort {
   releaseSlot(workerId: string, owner: string, now: number): Promise<void>;
   listSlots(): Promise<WorkerSlot[]>;
 }
+
+/** All three roles on one store (one DynamoDB table). */
+export type StatePort = RunLedger & JobLeases & WorkerSlots;

@@ -13,6 +13,12 @@ export interface Workspace {
   remove(path: string): Promise<void>;
 }
 
+/**
+ * The layout of a job's workspace that the agents and the GitHub adapters share: the
+ * repository's snapshot (and the agent's changes to it) live under this folder.
+ */
+export const REPO_DIR = 'repo';
+
 export interface WorkspaceStore {
   open(prefix: string): Workspace;
 }

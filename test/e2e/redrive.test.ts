@@ -7,9 +7,9 @@ import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { redriveCommand } from '../../scripts/redrive-command.js';
 import { reportCommand } from '../../scripts/report-command.js';
-import type { DynamoState } from '../../shared/adapters/dynamo-state.js';
 import { SqsJobQueue, sqsDeadLetters } from '../../shared/adapters/sqs-queue.js';
 import { redrive } from '../../shared/domain/redrive.js';
+import type { StatePort } from '../../shared/ports/state.js';
 import { startSqs } from '../support/aws-engines.js';
 import { startState } from '../support/engines.js';
 
@@ -68,7 +68,7 @@ describe('fanout redrive', () => {
   it('on SQS: moves job messages from the DLQ to the queue and reopens their jobs; leaves poison with a reason', async () => {
     const [sqs, dynamo] = await Promise.all([startSqs(), startState('redrive-table')]);
     try {
-      const state: DynamoState = dynamo.state;
+      const state: StatePort = dynamo.state;
       await state.createRun({ runId: 'r', budgetMicros: 1000, createdAt: 0 });
       await state.registerJob({ runId: 'r', jobKey: 'acme/api#1', title: 't', registeredAt: 0 });
       const lease = await state.acquireLease(

@@ -12,7 +12,7 @@ import { reportCommand } from '../../scripts/report-command.js';
 import { sendCommand } from '../../scripts/send-command.js';
 import { statusCommand } from '../../scripts/status-command.js';
 import type { AwsClients } from '../../scripts/targets.js';
-import { DynamoState } from '../../shared/adapters/dynamo-state.js';
+import { dynamoState } from '../../shared/adapters/dynamo/index.js';
 import { embeddedDynamoClient } from '../../shared/adapters/embedded-dynamo.js';
 import { S3WorkspaceStore } from '../../shared/adapters/s3-workspace.js';
 import { type S3Fixture, startS3 } from '../support/aws-engines.js';
@@ -69,7 +69,7 @@ describe('fanout send --stack (SQS calls asserted, state on dynalite, workspaces
       QueueUrl: 'https://sqs.us-east-1.amazonaws.com/1/jobs',
     });
     expect(printed.join('\n')).toMatch(/Run r1 \(new\): sent 23, 0 already sent/);
-    const state = new DynamoState({ tableName: 'stack-table', client: aws.dynamodb });
+    const state = dynamoState({ tableName: 'stack-table', client: aws.dynamodb });
     expect(await state.getRun('r1')).toMatchObject({ jobCount: 23, budgetMicros: 5_000_000 });
     expect((await state.listJobs('r1')).every((j) => j.enqueuedAt !== undefined)).toBe(true);
 
@@ -157,7 +157,7 @@ describe('fanout send --stack (SQS calls asserted, state on dynalite, workspaces
     expect(
       await sendCommand(['--mock', '1', '--stack', 'Fanout', '--run-id', 'r-budget'], { aws, out }),
     ).toBe(0);
-    const state = new DynamoState({ tableName: 'stack-table', client: aws.dynamodb });
+    const state = dynamoState({ tableName: 'stack-table', client: aws.dynamodb });
     expect((await state.getRun('r-budget'))?.budgetMicros).toBe(25_000_000);
   });
 

@@ -1,6 +1,7 @@
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoState, TTL_ATTRIBUTE } from '../../shared/adapters/dynamo-state.js';
+import { dynamoState } from '../../shared/adapters/dynamo/index.js';
+import { TTL_ATTRIBUTE } from '../../shared/adapters/dynamo/schema.js';
 import { embeddedDynamoClient } from '../../shared/adapters/embedded-dynamo.js';
 import { type StateFixture, startState } from '../support/engines.js';
 import { dynamoFront, throttlingFront } from '../support/throttling-front.js';
@@ -31,7 +32,7 @@ describe('the DynamoDB adapter on behaviour real DynamoDB has', () => {
   it('retries throttled calls with backoff, and counts each write once', async () => {
     const front = await throttlingFront(fx.engine.endpoint, (n) => n % 3 === 0);
     const client = embeddedDynamoClient(front.endpoint);
-    const state = new DynamoState({ tableName: 'fanout-state', client });
+    const state = dynamoState({ tableName: 'fanout-state', client });
     try {
       await state.createRun({ runId: 'throttled', budgetMicros: 100_000, createdAt: 0 });
       for (let i = 0; i < 10; i++) {
@@ -59,7 +60,7 @@ describe('the DynamoDB adapter on behaviour real DynamoDB has', () => {
       return 'lose-answer';
     });
     const client = embeddedDynamoClient(front.endpoint);
-    const state = new DynamoState({ tableName: 'fanout-state', client });
+    const state = dynamoState({ tableName: 'fanout-state', client });
     try {
       const answer = await state.acquireLease(
         'lost',
@@ -83,7 +84,7 @@ describe('the DynamoDB adapter on behaviour real DynamoDB has', () => {
   it('lets DynamoDB expire records after the retention the stack sets', async () => {
     const client = embeddedDynamoClient(fx.engine.endpoint);
     try {
-      const state = new DynamoState({ tableName: 'fanout-state', client, retentionDays: 9 });
+      const state = dynamoState({ tableName: 'fanout-state', client, retentionDays: 9 });
       await state.createRun({ runId: 'ttl', budgetMicros: 1, createdAt: 86_400_000 });
       const { Item } = await DynamoDBDocumentClient.from(client).send(
         new GetCommand({ TableName: 'fanout-state', Key: { pk: 'RUN#ttl', sk: 'RUN' } }),

@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoState } from '../../shared/adapters/dynamo-state.js';
+import { dynamoState } from '../../shared/adapters/dynamo/index.js';
 import { embeddedDynamoClient } from '../../shared/adapters/embedded-dynamo.js';
 import { type StateFixture, startState } from '../support/engines.js';
 
@@ -136,7 +136,7 @@ describe('worker slots on dynalite', () => {
 describe('a missing table', () => {
   it('says which table is missing and what to do', async () => {
     const client: DynamoDBClient = embeddedDynamoClient(fx.engine.endpoint);
-    const state = new DynamoState({ tableName: 'no-such-table', client });
+    const state = dynamoState({ tableName: 'no-such-table', client });
     await expect(state.getRun('r')).rejects.toThrowError(
       expect.objectContaining({
         code: 'TABLE_MISSING',

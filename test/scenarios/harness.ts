@@ -2,7 +2,7 @@ import { appendFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoState, ensureTable } from '../../shared/adapters/dynamo-state.js';
+import { dynamoState, ensureTable } from '../../shared/adapters/dynamo/index.js';
 import { embeddedDynamoClient, startEmbeddedDynamo } from '../../shared/adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../../shared/adapters/folder-workspace.js';
 import { LocalQueue } from '../../shared/adapters/local-queue.js';
@@ -107,7 +107,7 @@ export const messageFor = (runId: string, issue: Issue, extra: Partial<JobMessag
 
 export interface Harness {
   readonly runId: string;
-  readonly state: DynamoState;
+  readonly state: StatePort;
   readonly queue: LocalQueue;
   readonly workspaces: FolderWorkspaceStore;
   readonly endpoint: string;
@@ -142,9 +142,9 @@ export async function harness(options: {
   const adminClient = embeddedDynamoClient(engine.endpoint);
   await ensureTable(adminClient, 'scenarios');
   const client = embeddedDynamoClient(endpoint, options.maxAttempts);
-  const state = new DynamoState({ tableName: 'scenarios', client });
+  const state = dynamoState({ tableName: 'scenarios', client });
   const runId = `scn-${Math.random().toString(36).slice(2, 8)}`;
-  await new DynamoState({ tableName: 'scenarios', client: adminClient }).createRun({
+  await dynamoState({ tableName: 'scenarios', client: adminClient }).createRun({
     runId,
     budgetMicros: options.budgetMicros ?? 1_000_000_000,
     createdAt: Date.now(),

@@ -1,13 +1,14 @@
-import { DynamoState, ensureTable } from '../../shared/adapters/dynamo-state.js';
+import { dynamoState, ensureTable } from '../../shared/adapters/dynamo/index.js';
 import {
   type EmbeddedDynamo,
   embeddedDynamoClient,
   startEmbeddedDynamo,
 } from '../../shared/adapters/embedded-dynamo.js';
+import type { StatePort } from '../../shared/ports/state.js';
 
 export interface StateFixture {
   readonly engine: EmbeddedDynamo;
-  readonly state: DynamoState;
+  readonly state: StatePort;
   close(): Promise<void>;
 }
 
@@ -18,7 +19,7 @@ export async function startState(tableName = 'fanout-test'): Promise<StateFixtur
   await ensureTable(client, tableName);
   return {
     engine,
-    state: new DynamoState({ tableName, client }),
+    state: dynamoState({ tableName, client }),
     close: async () => {
       client.destroy();
       await engine.close();

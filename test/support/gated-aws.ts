@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Message } from '@aws-sdk/client-sqs';
-import { ensureTable } from '../../shared/adapters/dynamo-state.js';
+import { ensureTable } from '../../shared/adapters/dynamo/index.js';
 import { embeddedDynamoClient } from '../../shared/adapters/embedded-dynamo.js';
 import {
   lambdaEvent,

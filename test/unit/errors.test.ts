@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { retryDelaySeconds } from '../../shared/domain/attempt.js';
 import { FanoutError, isTransient, toFanoutError } from '../../shared/domain/errors.js';
-import { retryDelaySeconds } from '../../shared/domain/worker.js';
 
 const sdkError = (name: string, extra: Record<string, unknown> = {}) =>
   Object.assign(new Error(`${name} happened`), { name, $metadata: {}, ...extra });
