@@ -99,8 +99,10 @@ export class AttemptLedger implements Spend {
    * does not fit is the budget exhausted for it, so identical runs end with the same outcomes.
    */
   private async mayFitLater(amountMicros: number): Promise<boolean> {
+    // Not "nothing is reserved, so give up": the reservations may have settled between the
+    // refusal and this read, and then the amount fits now.
     const run = await this.state.getRun(this.holder.runId);
-    if (!run || run.reservedMicros === 0) return false;
+    if (!run) return false;
     return run.budgetMicros - run.spentMicros - run.abandonedMicros >= amountMicros;
   }
 
