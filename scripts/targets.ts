@@ -9,10 +9,9 @@ import { SqsJobQueue, sqsDeadLetters } from '../shared/adapters/sqs-queue.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import type { DeadLetterView } from '../shared/domain/redrive.js';
 import type { DeadLetterRow, RunReport } from '../shared/domain/report.js';
-import type { QueueDepths } from '../shared/domain/status.js';
 import { deadLetterRows } from '../shared/local/local-run.js';
 import { adoptRun, openStateDir, readCurrentRun, statePath } from '../shared/local/state-dir.js';
-import type { SendEntry, SendResult } from '../shared/ports/queue.js';
+import type { QueueDepths, SendEntry, SendResult } from '../shared/ports/queue.js';
 import type { StatePort } from '../shared/ports/state.js';
 import type { WorkspaceStore } from '../shared/ports/workspace.js';
 

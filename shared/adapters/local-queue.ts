@@ -11,7 +11,15 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { FanoutError } from '../domain/errors.js';
-import type { DeadLetterReason, JobQueue, QueueRecord, SendEntry, SendResult } from '../ports/queue.js';
+import type {
+  DeadLetter,
+  DeadLetterReason,
+  JobQueue,
+  QueueDepths,
+  QueueRecord,
+  SendEntry,
+  SendResult,
+} from '../ports/queue.js';
 import { checksummedLine, readChecksummedLine } from './checksummed-lines.js';
 
 export const JOURNAL_FILE = 'journal.jsonl';
@@ -31,22 +39,6 @@ interface Message {
   receiveCount: number;
   visibleAt: number;
   receipt?: string;
-}
-
-export interface DeadLetter {
-  readonly id: string;
-  readonly body: string;
-  readonly sentAt: number;
-  readonly receiveCount: number;
-  readonly code: string;
-  readonly reason: string;
-  readonly at: number;
-}
-
-export interface QueueDepth {
-  readonly visible: number;
-  readonly inFlight: number;
-  readonly deadLetters: number;
 }
 
 type JournalEntry =
@@ -313,7 +305,7 @@ export class LocalQueue implements JobQueue {
     return moved;
   }
 
-  depth(): QueueDepth {
+  depth(): QueueDepths {
     const now = this.clock();
     let visible = 0;
     for (const message of this.messages.values()) if (message.visibleAt <= now) visible++;

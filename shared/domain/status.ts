@@ -1,11 +1,6 @@
+import type { QueueDepths } from '../ports/queue.js';
 import type { JobRecord, JobStatus, RunRecord, WorkerSlot } from '../ports/state.js';
 import { formatMs, formatUsd, plural } from './units.js';
-
-export interface QueueDepths {
-  readonly visible: number;
-  readonly inFlight: number;
-  readonly deadLetters: number;
-}
 
 export interface WorkerRow {
   readonly workerId: string;

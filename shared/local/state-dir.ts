@@ -22,11 +22,12 @@ import {
   startEmbeddedDynamo,
 } from '../adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
-import { type DeadLetter, LocalQueue, type QueueDepth } from '../adapters/local-queue.js';
+import { LocalQueue } from '../adapters/local-queue.js';
 import { type AgentConfig, DEFAULT_AGENT } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
-import type { SendEntry, SendResult } from '../ports/queue.js';
+import type { QueueAdmin } from '../ports/queue.js';
 import type { StatePort } from '../ports/state.js';
+import { localQueueAdmin, remoteQueueAdmin, serveQueueAdmin } from './live-routes.js';
 
 export const LOCAL_TABLE = 'fanout-state';
 
@@ -39,22 +40,14 @@ export interface CurrentRun {
   readonly budgetMicros?: number;
 }
 
-/** The queue as `send`, `status` and `report` see it: directly, or through a live run. */
-export interface LocalQueueView {
-  send(entries: readonly SendEntry[]): Promise<SendResult>;
-  depth(): Promise<QueueDepth>;
-  deadLetters(): Promise<DeadLetter[]>;
-  /** Moves the named dead letters back onto the queue. */
-  redrive(ids: readonly string[]): Promise<number>;
-}
-
 /** A state dir opened for a command: the engine's state, the queue, the workspaces. */
 export interface LocalStateDir {
   readonly stateDir: string;
   readonly client: DynamoDBClient;
   readonly state: StatePort;
   readonly workspaces: FolderWorkspaceStore;
-  readonly queue: LocalQueueView;
+  /** The queue, directly or through the live run. */
+  readonly queue: QueueAdmin;
   /** True when a `fanout run` owns the state dir and this command goes through it. */
   readonly live: boolean;
   close(): Promise<void>;
@@ -280,7 +273,7 @@ export async function openStateDir(
       client,
       state: dynamoState({ tableName: LOCAL_TABLE, client }),
       workspaces,
-      queue: remoteQueue(live.controlEndpoint),
+      queue: remoteQueueAdmin(live.controlEndpoint),
       live: true,
       close: async () => client.destroy(),
     };
@@ -304,38 +297,13 @@ export async function openStateDir(
     client,
     state: dynamoState({ tableName: LOCAL_TABLE, client }),
     workspaces,
-    queue: {
-      send: (entries) => queue.send(entries),
-      depth: async () => queue.depth(),
-      deadLetters: async () => queue.deadLetters(),
-      redrive: async (ids) => queue.redrive(ids),
-    },
+    queue: localQueueAdmin(queue),
     live: false,
     close: async () => {
       queue.close();
       client.destroy();
       await engine.close();
     },
-  };
-}
-
-function remoteQueue(endpoint: string): LocalQueueView {
-  const call = async <T>(path: string, body?: unknown): Promise<T> => {
-    const response = await fetch(`${endpoint}${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      ...(body === undefined
-        ? {}
-        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-    });
-    if (!response.ok)
-      throw new FanoutError('STATE_UNAVAILABLE', `the running fanout run answered ${response.status}`);
-    return (await response.json()) as T;
-  };
-  return {
-    send: (entries) => call<SendResult>('/send', entries),
-    depth: () => call<QueueDepth>('/depth'),
-    deadLetters: () => call<DeadLetter[]>('/dead-letters'),
-    redrive: (ids) => call<number>('/redrive', ids),
   };
 }
 
@@ -348,29 +316,7 @@ export async function serveLive(
   queue: LocalQueue,
   dynamoEndpoint: string,
 ): Promise<() => Promise<void>> {
-  const server: Server = createServer((req, res) => {
-    const reply = (value: unknown) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(value));
-    };
-    if (req.method === 'GET' && req.url === '/depth') return reply(queue.depth());
-    if (req.method === 'GET' && req.url === '/dead-letters') return reply(queue.deadLetters());
-    if (req.method === 'POST' && req.url === '/send') {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk) => chunks.push(chunk));
-      req.on('end', () => {
-        queue
-          .send(JSON.parse(Buffer.concat(chunks).toString('utf8')) as SendEntry[])
-          .then(reply, (error: unknown) => {
-            res.writeHead(500);
-            res.end(String(error));
-          });
-      });
-      return;
-    }
-    res.writeHead(404);
-    res.end();
-  });
+  const server: Server = createServer(serveQueueAdmin(localQueueAdmin(queue)));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const controlEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const file = statePath(stateDir, 'live.json');

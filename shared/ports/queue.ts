@@ -41,6 +41,37 @@ export interface JobQueue extends QueueControl {
   delete(record: QueueRecord): Promise<void>;
 }
 
+/** How many messages wait, are being worked, and lie in the dead-letter queue. */
+export interface QueueDepths {
+  readonly visible: number;
+  readonly inFlight: number;
+  readonly deadLetters: number;
+}
+
+/** A message in the dead-letter queue, with why it is there. */
+export interface DeadLetter {
+  readonly id: string;
+  readonly body: string;
+  readonly sentAt: number;
+  readonly receiveCount: number;
+  readonly code: string;
+  readonly reason: string;
+  readonly at: number;
+}
+
+/**
+ * The operator's side of the queue (`send`, `status`, `report`, `redrive`): every method
+ * takes at most one argument of plain data, so a live run can serve it over loopback
+ * route by route (shared/local/live-routes.ts).
+ */
+export interface QueueAdmin {
+  send(entries: readonly SendEntry[]): Promise<SendResult>;
+  depth(): Promise<QueueDepths>;
+  deadLetters(): Promise<DeadLetter[]>;
+  /** Moves the named dead letters back onto the queue; returns how many moved. */
+  redrive(ids: readonly string[]): Promise<number>;
+}
+
 export interface BatchResponse {
   readonly batchItemFailures: { itemIdentifier: string }[];
 }
