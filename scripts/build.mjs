@@ -4,7 +4,7 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: { fanout: 'scripts/fanout.ts', worker: 'shared/local/worker-process.ts' },
+  entryPoints: { fanout: 'cli/fanout.ts', worker: 'shared/local/worker-process.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   bundle: true,

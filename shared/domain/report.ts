@@ -1,5 +1,5 @@
 import type { JobRecord, JobStatus, RunRecord } from '../ports/state.js';
-import { formatMs, formatUsd, plural } from './units.js';
+import { plural } from './units.js';
 
 /**
  * The shortest time `workers` workers could finish these jobs in, scheduling the
@@ -135,62 +135,6 @@ function caveatOf(input: ReportInput, totals: Record<JobStatus, number>): string
   return notes.length > 0 ? `not the run's whole measure: ${notes.join('; ')}` : undefined;
 }
 
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-}
-
-export function formatReport(report: RunReport): string {
-  const rows = report.jobs.map((job) => [
-    job.jobKey,
-    job.status + (job.errorCode ? ` (${job.errorCode})` : ''),
-    job.durationMs === undefined ? '-' : formatMs(job.durationMs),
-    formatUsd(Math.round(job.costUsd * 1e6)),
-    String(job.attempts),
-    job.worker ?? '-',
-    ...(job.workspace ? [job.workspace] : []),
-  ]);
-  const t = report.timing;
-  const lines = [
-    `Run ${report.runId}: ${plural(report.totals.jobs, 'job')}, ${plural(report.workers, 'worker')}${report.complete ? '' : ' (incomplete: run `fanout run` again to resume)'}`,
-    '',
-    table(
-      [
-        'job',
-        'outcome',
-        'duration',
-        'cost',
-        'attempts',
-        'worker',
-        ...(report.jobs.some((j) => j.workspace) ? ['workspace'] : []),
-      ],
-      rows,
-    ),
-    '',
-    `done ${report.totals.DONE}  failed ${report.totals.FAILED}  skipped ${report.totals.SKIPPED}  pending ${report.totals.PENDING + report.totals.RUNNING}`,
-    `spent ${formatUsd(Math.round(report.costUsd.spent * 1e6))} of ${formatUsd(Math.round(report.costUsd.budget * 1e6))} budget` +
-      (report.costUsd.abandoned > 0
-        ? ` (+${formatUsd(Math.round(report.costUsd.abandoned * 1e6))} charged for reservations of crashed attempts)`
-        : '') +
-      (report.costUsd.reserved > 0
-        ? ` (${formatUsd(Math.round(report.costUsd.reserved * 1e6))} still reserved)`
-        : ''),
-    `wall ${formatMs(t.wallMs)} (+${formatMs(t.startupMs)} start-up)  serial ${formatMs(t.serialMs)}  ideal ${formatMs(t.idealMs)}`,
-    `speedup ${t.speedup.toFixed(2)}x  efficiency ${(t.efficiency * 100).toFixed(1)}% of the ideal makespan` +
-      (t.caveat ? ` (${t.caveat})` : ''),
-  ];
-  if (report.deadLetters.length > 0) {
-    lines.push('', `dead-letter queue (${report.deadLetters.length}):`);
-    for (const d of report.deadLetters) lines.push(`  ${d.jobKey ?? d.messageId}  ${d.code}  ${d.reason}`);
-  }
-  return lines.join('\n');
-}
-
 /**
  * A report from the state table alone, for `fanout report`: the wall time is the
  * span from the first job's start to the last one's end, the workers those that ran.
@@ -214,43 +158,4 @@ export function reportFromState(input: {
     sessionWorkMs: ran.map((job) => job.durationMs ?? 0),
     locate: input.locate,
   });
-}
-
-const csvCell = (value: unknown) => {
-  let text = value === undefined ? '' : String(value);
-  // A cell that starts like a formula is run by spreadsheets (=HYPERLINK(...)): make it text.
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-};
-
-export function formatCsv(report: RunReport): string {
-  const header = [
-    'job',
-    'title',
-    'outcome',
-    'error_code',
-    'error_message',
-    'duration_ms',
-    'attempts',
-    'cost_usd',
-    'worker',
-    'workspace',
-  ];
-  const rows = report.jobs.map((job) =>
-    [
-      job.jobKey,
-      job.title,
-      job.status,
-      job.errorCode,
-      job.errorMessage,
-      job.durationMs,
-      job.attempts,
-      job.costUsd,
-      job.worker,
-      job.workspace,
-    ]
-      .map(csvCell)
-      .join(','),
-  );
-  return `${[header.join(','), ...rows].join('\n')}\n`;
 }

@@ -1,6 +1,5 @@
 import type { QueueDepths } from '../ports/queue.js';
 import type { JobRecord, JobStatus, RunRecord, WorkerSlot } from '../ports/state.js';
-import { formatMs, formatUsd, plural } from './units.js';
 
 export interface WorkerRow {
   readonly workerId: string;
@@ -109,39 +108,4 @@ export function buildStatus(input: {
     throughputPerMinute,
     ...(running && throughputPerMinute > 0 ? { etaMs: (left / throughputPerMinute) * 60_000 } : {}),
   };
-}
-
-export function formatStatus(s: StatusSnapshot): string {
-  const ago = (t?: number) => (t === undefined ? '-' : `${formatMs(Math.max(0, s.at - t))} ago`);
-  const rows = s.workers.map((w) => [
-    w.workerId,
-    w.state,
-    w.jobKey ? `${w.jobKey} (${formatMs(s.at - (w.since ?? s.at))})` : '-',
-    String(w.completed),
-    formatUsd(w.costMicros),
-    ago(w.heartbeatAt),
-  ]);
-  const header = ['worker', 'state', 'issue', 'completed', 'cost', 'heartbeat'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  const t = s.totals;
-  const l = s.ledger;
-  return [
-    `Run ${s.runId}: ${plural(t.jobs, 'job')}${
-      s.running ? '' : t.PENDING + t.RUNNING > 0 ? ' (not running: `fanout run` resumes it)' : ' (finished)'
-    }`,
-    line(header),
-    ...(rows.length > 0 ? rows.map(line) : ['(no worker has taken a job yet)']),
-    `queue ${s.queue.visible} waiting, ${s.queue.inFlight} in flight, ${s.queue.deadLetters} in the dead-letter queue`,
-    `done ${t.DONE}  failed ${t.FAILED}  skipped ${t.SKIPPED}  running ${t.RUNNING}  pending ${t.PENDING}`,
-    `spent ${formatUsd(l.spentMicros)}  reserved ${formatUsd(l.reservedMicros)}` +
-      (l.abandonedMicros > 0 ? `  abandoned ${formatUsd(l.abandonedMicros)}` : '') +
-      `  budget ${formatUsd(l.budgetMicros)}`,
-    `throughput ${s.throughputPerMinute.toFixed(1)} jobs/min` +
-      (s.etaMs !== undefined && t.PENDING + t.RUNNING > 0 ? `  ETA ${formatMs(s.etaMs)}` : ''),
-  ].join('\n');
 }

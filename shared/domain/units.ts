@@ -18,45 +18,45 @@ const UNIT_MS = { ms: 1, s: 1000, m: 60_000 } as const;
 /** The longest duration fanout takes: a day (Node's timers overflow past 24.8 days). */
 export const MAX_DURATION_MS = 24 * 3600_000;
 
-function parseOneDuration(text: string, flag: string, maxMs: number): number {
+function parseOneDuration(text: string, what: string, maxMs: number): number {
   const match = DURATION.exec(text.trim());
   if (!match) {
     throw new FanoutError(
       'INVALID_INPUT',
-      `${flag}: "${text}" is not a duration; use e.g. 250ms, 1s, 1.5s or 2m`,
+      `${what}: "${text}" is not a duration; use e.g. 250ms, 1s, 1.5s or 2m`,
     );
   }
   const ms = Math.round(Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]);
   if (ms > maxMs) {
     throw new FanoutError(
       'INVALID_INPUT',
-      `${flag}: "${text}" is longer than the ${formatMs(maxMs)} it may be`,
+      `${what}: "${text}" is longer than the ${formatMs(maxMs)} it may be`,
     );
   }
   return ms;
 }
 
 /** Parses `1s`, `250ms`, `2m` or a range `1s-3s` into milliseconds. */
-export function parseDurationRange(text: string, flag = '--duration', maxMs = MAX_DURATION_MS): Range {
+export function parseDurationRange(text: string, what: string, maxMs = MAX_DURATION_MS): Range {
   const [low, high, ...rest] = text.split('-');
   if (low === undefined || rest.length > 0) {
-    throw new FanoutError('INVALID_INPUT', `${flag}: "${text}" is not a duration or a range like 1s-3s`);
+    throw new FanoutError('INVALID_INPUT', `${what}: "${text}" is not a duration or a range like 1s-3s`);
   }
-  const min = parseOneDuration(low, flag, maxMs);
-  const max = high === undefined ? min : parseOneDuration(high, flag, maxMs);
-  if (max < min) throw new FanoutError('INVALID_INPUT', `${flag}: the range "${text}" runs backwards`);
+  const min = parseOneDuration(low, what, maxMs);
+  const max = high === undefined ? min : parseOneDuration(high, what, maxMs);
+  if (max < min) throw new FanoutError('INVALID_INPUT', `${what}: the range "${text}" runs backwards`);
   return { min, max };
 }
 
-export function parseDuration(text: string, flag: string, maxMs = MAX_DURATION_MS): number {
-  const range = parseDurationRange(text, flag, maxMs);
+export function parseDuration(text: string, what: string, maxMs = MAX_DURATION_MS): number {
+  const range = parseDurationRange(text, what, maxMs);
   if (range.min !== range.max)
-    throw new FanoutError('INVALID_INPUT', `${flag}: give one duration, not a range`);
+    throw new FanoutError('INVALID_INPUT', `${what}: give one duration, not a range`);
   return range.min;
 }
 
 /** Parses `0.05` or a range `0.01-0.10` of US dollars into micro-dollars. */
-export function parseUsdRange(text: string, flag = '--cost-usd'): Range {
+export function parseUsdRange(text: string, what: string): Range {
   const parts = text.split('-');
   const values = parts.map((part) => Number(part.trim()));
   if (
@@ -66,11 +66,11 @@ export function parseUsdRange(text: string, flag = '--cost-usd'): Range {
   ) {
     throw new FanoutError(
       'INVALID_INPUT',
-      `${flag}: "${text}" is not an amount >= 0 or a range like 0.01-0.10`,
+      `${what}: "${text}" is not an amount >= 0 or a range like 0.01-0.10`,
     );
   }
   const [min = 0, max = min] = values.map(usdToMicros);
-  if (max < min) throw new FanoutError('INVALID_INPUT', `${flag}: the range "${text}" runs backwards`);
+  if (max < min) throw new FanoutError('INVALID_INPUT', `${what}: the range "${text}" runs backwards`);
   return { min, max };
 }
 

@@ -3,7 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { benchCommand } from '../../scripts/bench-command.js';
+import { benchCommand } from '../../cli/bench-command.js';
 
 describe('fanout bench --quick (as CI runs it: figures printed, not held to wall-clock limits)', () => {
   it('measures every section, writes results.json and the page, and every job ran once', async () => {

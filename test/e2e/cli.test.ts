@@ -196,7 +196,7 @@ describe('fanout command line', () => {
       [
         '--import',
         'tsx',
-        'scripts/fanout.ts',
+        'cli/fanout.ts',
         'run',
         '--mock-issues',
         '2',
@@ -225,7 +225,7 @@ describe('fanout command line', () => {
       [
         '--import',
         'tsx',
-        'scripts/fanout.ts',
+        'cli/fanout.ts',
         'run',
         '--mock-issues',
         '2',
@@ -248,7 +248,7 @@ describe('fanout command line', () => {
         [
           '--import',
           'tsx',
-          'scripts/fanout.ts',
+          'cli/fanout.ts',
           'status',
           '--local',
           '--state-dir',

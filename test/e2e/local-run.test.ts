@@ -3,7 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { reportCommand } from '../../scripts/report-command.js';
+import { reportCommand } from '../../cli/report-command.js';
 import { planFor } from '../../shared/agents/simulate.js';
 import type { AgentConfig } from '../../shared/domain/agent-settings.js';
 import { mockIssues } from '../../shared/domain/job.js';

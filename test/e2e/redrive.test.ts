@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
-import { redriveCommand } from '../../scripts/redrive-command.js';
-import { reportCommand } from '../../scripts/report-command.js';
+import { redriveCommand } from '../../cli/redrive-command.js';
+import { reportCommand } from '../../cli/report-command.js';
 import { SqsJobQueue, sqsDeadLetters } from '../../shared/adapters/sqs-queue.js';
 import { redrive } from '../../shared/domain/redrive.js';
 import type { StatePort } from '../../shared/ports/state.js';
@@ -15,7 +15,7 @@ import { startState } from '../support/engines.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const fanout = (...args: string[]) =>
-  promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/fanout.ts', ...args], {
+  promisify(execFile)(process.execPath, ['--import', 'tsx', 'cli/fanout.ts', ...args], {
     cwd: ROOT,
     timeout: 60_000,
   });

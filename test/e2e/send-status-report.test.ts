@@ -8,10 +8,10 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { GetQueueAttributesCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { reportCommand } from '../../scripts/report-command.js';
-import { sendCommand } from '../../scripts/send-command.js';
-import { statusCommand } from '../../scripts/status-command.js';
-import type { AwsClients } from '../../scripts/targets.js';
+import { reportCommand } from '../../cli/report-command.js';
+import { sendCommand } from '../../cli/send-command.js';
+import { statusCommand } from '../../cli/status-command.js';
+import type { AwsClients } from '../../cli/targets.js';
 import { dynamoState } from '../../shared/adapters/dynamo/index.js';
 import { embeddedDynamoClient } from '../../shared/adapters/embedded-dynamo.js';
 import { S3WorkspaceStore } from '../../shared/adapters/s3-workspace.js';
@@ -309,7 +309,7 @@ describe('local target, end to end: send from GitHub, run, status, report', () =
       [
         '--import',
         'tsx',
-        'scripts/fanout.ts',
+        'cli/fanout.ts',
         'run',
         '--state-dir',
         stateDir,
@@ -361,7 +361,7 @@ describe('the agent of a run, chosen at send', () => {
     // The workers' own agent is the default simulate agent: the messages say otherwise.
     const run = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', 'scripts/fanout.ts', 'run', '--state-dir', stateDir, '--workers', '1'],
+      ['--import', 'tsx', 'cli/fanout.ts', 'run', '--state-dir', stateDir, '--workers', '1'],
       {
         cwd: ROOT,
         timeout: 60_000,

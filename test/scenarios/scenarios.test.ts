@@ -306,7 +306,7 @@ describe('scenarios: the invariants under fire', () => {
     '8 graceful stop: SIGINT to fanout run mid-run, then fanout run again, nothing lost or doubled',
     repeated('8 graceful stop', async () => {
       const stateDir = await mkdtemp(join(tmpdir(), 'fanout-sigint-'));
-      const args = ['--import', 'tsx', 'scripts/fanout.ts', 'run', '--state-dir', stateDir];
+      const args = ['--import', 'tsx', 'cli/fanout.ts', 'run', '--state-dir', stateDir];
       const first = spawn(
         process.execPath,
         [...args, '--workers', '2', '--mock-issues', '8', '--duration', '400ms'],

@@ -5,7 +5,7 @@ export const ROOT = join(import.meta.dirname, '../..');
 
 /** Runs the fanout command line from the sources, as a user would, and returns what it said. */
 export function fanout(...args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/fanout.ts', ...args], {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'cli/fanout.ts', ...args], {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 120_000,

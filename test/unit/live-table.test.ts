@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LiveTable, shorten } from '../../scripts/live-table.js';
+import { LiveTable, shorten } from '../../cli/live-table.js';
 
 function capture(tty: boolean) {
   let text = '';

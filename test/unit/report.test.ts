@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildReport, formatCsv, idealMakespan } from '../../shared/domain/report.js';
+import { formatCsv } from '../../cli/format.js';
+import { buildReport, idealMakespan } from '../../shared/domain/report.js';
 import type { JobRecord } from '../../shared/ports/state.js';
 
 describe('ideal makespan', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildStatus, formatStatus } from '../../shared/domain/status.js';
+import { formatStatus } from '../../cli/format.js';
+import { buildStatus } from '../../shared/domain/status.js';
 import type { JobRecord, RunRecord } from '../../shared/ports/state.js';
 
 const run: RunRecord = {

@@ -6,12 +6,12 @@ import { BUNDLED_PRICES, priceOf } from '../shared/agents/pricing.js';
 import { type AgentConfig, DEFAULT_AGENT } from '../shared/domain/agent-settings.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import { type Issue, mockIssues, parseRunId } from '../shared/domain/job.js';
-import { formatReport } from '../shared/domain/report.js';
 import { formatUsd, parseDuration, usdToMicros } from '../shared/domain/units.js';
 import type { Dispatcher } from '../shared/local/dispatcher.js';
 import { runLocal } from '../shared/local/local-run.js';
 import { readCurrentRun } from '../shared/local/state-dir.js';
 import { AGENT_HELP, AGENT_OPTIONS, agentFromFlags } from './agent-flags.js';
+import { formatReport } from './format.js';
 import { LiveTable } from './live-table.js';
 import { decimal, integer, joinNegativeNumbers } from './options.js';
 

@@ -1,8 +1,9 @@
-import { parseArgs } from 'node:util';
 import { FanoutError } from '../shared/domain/errors.js';
 import { parseRunId, prefixForKey } from '../shared/domain/job.js';
-import { formatCsv, formatReport, reportFromState } from '../shared/domain/report.js';
-import { type AwsClients, TARGET_HELP, TARGET_OPTIONS, withTarget } from './targets.js';
+import { reportFromState } from '../shared/domain/report.js';
+import { type CommandDeps, printer, targetCommandFlags } from './command.js';
+import { formatCsv, formatReport } from './format.js';
+import { TARGET_HELP, withTarget } from './targets.js';
 
 export const REPORT_HELP = `Usage: fanout report <target> [options]
 
@@ -16,26 +17,15 @@ Options:
   --json                 the report as JSON
   --csv                  one line per job, as CSV`;
 
-export async function reportCommand(
-  args: string[],
-  deps: { aws?: AwsClients; out?: (text: string) => void } = {},
-): Promise<number> {
-  const out = deps.out ?? ((text: string) => process.stdout.write(`${text}\n`));
-  const { values } = parseArgs({
+export async function reportCommand(args: string[], deps: CommandDeps = {}): Promise<number> {
+  const out = printer(deps);
+  const values = targetCommandFlags(
     args,
-    strict: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      'run-id': { type: 'string' },
-      json: { type: 'boolean' },
-      csv: { type: 'boolean' },
-      ...TARGET_OPTIONS,
-    },
-  });
-  if (values.help) {
-    out(REPORT_HELP);
-    return 0;
-  }
+    { json: { type: 'boolean' }, csv: { type: 'boolean' } },
+    REPORT_HELP,
+    out,
+  );
+  if (!values) return 0;
   if (values.json && values.csv) throw new FanoutError('INVALID_INPUT', 'give --json or --csv, not both');
   return withTarget(values, deps.aws, async (target) => {
     const runId = values['run-id'] !== undefined ? parseRunId(values['run-id']) : await target.defaultRunId();

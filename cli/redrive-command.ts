@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util';
 import { parseRunId } from '../shared/domain/job.js';
 import { redrive } from '../shared/domain/redrive.js';
-import { type AwsClients, TARGET_HELP, TARGET_OPTIONS, withTarget } from './targets.js';
+import { type CommandDeps, printer, targetCommandFlags } from './command.js';
+import { TARGET_HELP, withTarget } from './targets.js';
 
 export const REDRIVE_HELP = `Usage: fanout redrive <target> [options]
 
@@ -15,25 +15,10 @@ Options:
   --run-id ID            only this run's jobs
   --dry-run              list what would be redriven, move nothing`;
 
-export async function redriveCommand(
-  args: string[],
-  deps: { aws?: AwsClients; out?: (text: string) => void } = {},
-): Promise<number> {
-  const out = deps.out ?? ((text: string) => process.stdout.write(`${text}\n`));
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      'run-id': { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      ...TARGET_OPTIONS,
-    },
-  });
-  if (values.help) {
-    out(REDRIVE_HELP);
-    return 0;
-  }
+export async function redriveCommand(args: string[], deps: CommandDeps = {}): Promise<number> {
+  const out = printer(deps);
+  const values = targetCommandFlags(args, { 'dry-run': { type: 'boolean' } }, REDRIVE_HELP, out);
+  if (!values) return 0;
   return withTarget(values, deps.aws, async (target) => {
     const summary = await redrive(await target.letters(), target.state, {
       ...(values['run-id'] ? { runId: parseRunId(values['run-id']) } : {}),

@@ -1,9 +1,10 @@
-import { parseArgs } from 'node:util';
 import { FanoutError } from '../shared/domain/errors.js';
 import { parseRunId } from '../shared/domain/job.js';
-import { buildStatus, formatStatus, type StatusSnapshot } from '../shared/domain/status.js';
+import { buildStatus, type StatusSnapshot } from '../shared/domain/status.js';
 import { parseDuration } from '../shared/domain/units.js';
-import { type AwsClients, TARGET_HELP, TARGET_OPTIONS, type Target, withTarget } from './targets.js';
+import { type CommandDeps, printer, targetCommandFlags } from './command.js';
+import { formatStatus } from './format.js';
+import { TARGET_HELP, type Target, withTarget } from './targets.js';
 
 export const STATUS_HELP = `Usage: fanout status <target> [options]
 
@@ -43,27 +44,15 @@ export async function snapshot(target: Target, runId: string | undefined): Promi
   });
 }
 
-export async function statusCommand(
-  args: string[],
-  deps: { aws?: AwsClients; out?: (text: string) => void } = {},
-): Promise<number> {
-  const out = deps.out ?? ((text: string) => process.stdout.write(`${text}\n`));
-  const { values } = parseArgs({
+export async function statusCommand(args: string[], deps: CommandDeps = {}): Promise<number> {
+  const out = printer(deps);
+  const values = targetCommandFlags(
     args,
-    strict: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      'run-id': { type: 'string' },
-      watch: { type: 'boolean' },
-      interval: { type: 'string' },
-      json: { type: 'boolean' },
-      ...TARGET_OPTIONS,
-    },
-  });
-  if (values.help) {
-    out(STATUS_HELP);
-    return 0;
-  }
+    { watch: { type: 'boolean' }, interval: { type: 'string' }, json: { type: 'boolean' } },
+    STATUS_HELP,
+    out,
+  );
+  if (!values) return 0;
   const interval = parseDuration(values.interval ?? '2s', '--interval');
   let ended = false;
   if (values['run-id'] !== undefined) parseRunId(values['run-id']);
