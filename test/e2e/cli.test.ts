@@ -191,22 +191,7 @@ describe('fanout command line', () => {
 
   it('tells a second fanout run on the same state dir what holds it and what to do instead', async () => {
     const stateDir = join(dir, 'locked');
-    const first = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'cli/fanout.ts',
-        'run',
-        '--mock-issues',
-        '2',
-        '--duration',
-        '20s',
-        '--state-dir',
-        stateDir,
-      ],
-      { cwd: ROOT, stdio: 'ignore' },
-    );
+    const first = spawnFanout('run', '--mock-issues', '2', '--duration', '20s', '--state-dir', stateDir);
     try {
       await waitFor(() => existsSync(join(stateDir, 'live.json')));
       const second = fanout('run', '--state-dir', stateDir, '--mock-issues', '1');
@@ -218,24 +203,10 @@ describe('fanout command line', () => {
       first.kill('SIGKILL');
     }
   });
+
   it('status --watch ends cleanly with the last state when the run it watches ends', async () => {
     const stateDir = join(dir, 'watched');
-    const run = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'cli/fanout.ts',
-        'run',
-        '--mock-issues',
-        '2',
-        '--duration',
-        '2s',
-        '--state-dir',
-        stateDir,
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const run = spawnFanout('run', '--mock-issues', '2', '--duration', '2s', '--state-dir', stateDir);
     let runErr = '';
     run.stderr.on('data', (chunk: Buffer) => {
       runErr += chunk.toString();
@@ -278,6 +249,13 @@ describe('fanout command line', () => {
     }
   });
 });
+
+/** The command line in the background, its stderr readable. */
+const spawnFanout = (...args: string[]) =>
+  spawn(process.execPath, ['--import', 'tsx', 'cli/fanout.ts', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
 
 async function waitFor(condition: () => boolean, ms = 60_000): Promise<void> {
   const until = Date.now() + ms;
