@@ -1,4 +1,4 @@
-import { FanoutError } from '../domain/errors.js';
+import { FanoutError, inCauses } from '../domain/errors.js';
 import { type Issue, IssueSchema } from '../domain/job.js';
 import { githubClient } from './github-client.js';
 
@@ -43,15 +43,10 @@ function rateLimitWaitMs(error: HttpError, now: number): number | undefined {
 
 /** Why a request got no answer: Node's code for it (ENOTFOUND, ECONNREFUSED, ...), or the message. */
 function networkReason(error: HttpError): string {
-  for (
-    let e = error as { code?: string; cause?: unknown; message?: string } | undefined, i = 0;
-    e && i < 4;
-    i++
-  ) {
-    if (typeof e.code === 'string' && /^E[A-Z]+$|^UND_ERR/.test(e.code)) return e.code;
-    e = e.cause as typeof e;
-  }
-  return error.message ?? 'no answer';
+  const code = inCauses(error, (e: { code?: unknown }) =>
+    typeof e.code === 'string' && /^E[A-Z]+$|^UND_ERR/.test(e.code) ? e.code : undefined,
+  );
+  return code ?? error.message ?? 'no answer';
 }
 
 function explain(error: HttpError, repo: string, hasToken: boolean): FanoutError {

@@ -1,4 +1,5 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { inCauses } from '../domain/errors.js';
 
 /**
  * The worker's GitHub token, never handed to an agent. `refresh` reads it again: after
@@ -31,13 +32,8 @@ export function secretToken(client: SecretsManagerClient, secretId: string): Git
   };
 }
 
-const statusOf = (error: unknown): number | undefined => {
-  for (let e = error as { status?: number; cause?: unknown } | undefined, i = 0; e && i < 4; i++) {
-    if (typeof e.status === 'number') return e.status;
-    e = e.cause as typeof e;
-  }
-  return undefined;
-};
+const statusOf = (error: unknown): number | undefined =>
+  inCauses(error, (e: { status?: unknown }) => (typeof e.status === 'number' ? e.status : undefined));
 
 /** Runs a GitHub call with the token; after a 401 it reads the token again and tries once more. */
 export async function withGitHubToken<T>(

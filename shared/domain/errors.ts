@@ -93,16 +93,37 @@ interface SdkErrorShape {
  * `$fault: 'server'`, the HTTP status), the error's name and Node's network codes, never
  * from message text; an error it does not know is permanent only when none of these say otherwise.
  */
-export function isTransient(error: unknown, depth = 0): boolean {
-  if (error === null || typeof error !== 'object' || depth > 3) return false;
-  const e = error as SdkErrorShape;
-  if (e.$retryable) return true;
-  if (e.$fault === 'server') return true;
-  const status = e.$metadata?.httpStatusCode ?? e.status;
-  if (status !== undefined && (status >= 500 || status === 429)) return true;
-  if (e.name && TRANSIENT_NAMES.has(e.name)) return true;
-  if (e.code && TRANSIENT_CODES.has(e.code)) return true;
-  return isTransient(e.cause, depth + 1);
+export function isTransient(error: unknown): boolean {
+  return (
+    inCauses(error, (e: SdkErrorShape) => {
+      const status = e.$metadata?.httpStatusCode ?? e.status;
+      return (
+        Boolean(e.$retryable) ||
+        e.$fault === 'server' ||
+        (status !== undefined && (status >= 500 || status === 429)) ||
+        (e.name !== undefined && TRANSIENT_NAMES.has(e.name)) ||
+        (e.code !== undefined && TRANSIENT_CODES.has(e.code)) ||
+        undefined
+      );
+    }) ?? false
+  );
+}
+
+/**
+ * The first answer `pick` gives for an error or the errors that caused it (`cause`, four
+ * deep at most: a wrapped SDK or fetch error keeps its facts a level or two down).
+ */
+export function inCauses<T, E extends object = Record<string, unknown>>(
+  error: unknown,
+  pick: (e: E) => T | undefined,
+): T | undefined {
+  let e: unknown = error;
+  for (let depth = 0; depth < 4 && e !== null && typeof e === 'object'; depth++) {
+    const found = pick(e as E);
+    if (found !== undefined) return found;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 /**
