@@ -6,6 +6,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { dynamoState } from '../shared/adapters/dynamo/index.js';
 import { S3WorkspaceStore } from '../shared/adapters/s3-workspace.js';
 import { SqsJobQueue, sqsDeadLetters } from '../shared/adapters/sqs-queue.js';
+import { STACK_OUTPUT } from '../shared/contracts/stack-outputs.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import type { DeadLetterView } from '../shared/domain/redrive.js';
 import type { DeadLetterRow, RunReport } from '../shared/domain/report.js';
@@ -148,7 +149,12 @@ export async function readStackOutputs(
     }
     explainAwsError(error, `read stack "${stackName}"`);
   }
-  const wanted = ['QueueUrl', 'DeadLetterQueueUrl', 'TableName', 'BucketName'];
+  const wanted = [
+    STACK_OUTPUT.queueUrl,
+    STACK_OUTPUT.deadLetterQueueUrl,
+    STACK_OUTPUT.tableName,
+    STACK_OUTPUT.bucketName,
+  ];
   const missing = wanted.filter((key) => !outputs[key]);
   if (missing.length > 0) {
     throw new FanoutError(
@@ -157,17 +163,17 @@ export async function readStackOutputs(
     );
   }
   const facts: Record<string, number | string | undefined> = {
-    budgetUsd: numberOutput(outputs.BudgetUsd),
-    workers: numberOutput(outputs.WorkerCount),
-    timeoutSeconds: numberOutput(outputs.TimeoutSeconds),
-    queueRetentionDays: numberOutput(outputs.QueueRetentionDays),
-    agentModel: outputs.AgentModel,
+    budgetUsd: numberOutput(outputs[STACK_OUTPUT.budgetUsd]),
+    workers: numberOutput(outputs[STACK_OUTPUT.workerCount]),
+    timeoutSeconds: numberOutput(outputs[STACK_OUTPUT.timeoutSeconds]),
+    queueRetentionDays: numberOutput(outputs[STACK_OUTPUT.queueRetentionDays]),
+    agentModel: outputs[STACK_OUTPUT.agentModel],
   };
   return {
-    queueUrl: outputs.QueueUrl as string,
-    deadLetterQueueUrl: outputs.DeadLetterQueueUrl as string,
-    tableName: outputs.TableName as string,
-    bucketName: outputs.BucketName as string,
+    queueUrl: outputs[STACK_OUTPUT.queueUrl] as string,
+    deadLetterQueueUrl: outputs[STACK_OUTPUT.deadLetterQueueUrl] as string,
+    tableName: outputs[STACK_OUTPUT.tableName] as string,
+    bucketName: outputs[STACK_OUTPUT.bucketName] as string,
     facts: Object.fromEntries(Object.entries(facts).filter(([, v]) => v !== undefined)) as StackFacts,
   };
 }

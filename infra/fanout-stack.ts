@@ -1,5 +1,6 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { STACK_OUTPUT } from '../shared/contracts/stack-outputs.js';
 import { type FanoutSettings, visibilityTimeoutSeconds } from './config.js';
 import { JOB_RETENTION_DAYS, JobQueue } from './constructs/job-queue.js';
 import { Observability } from './constructs/observability.js';
@@ -58,16 +59,16 @@ export class FanoutStack extends Stack {
     });
 
     // The CLI reads these by name (fanout send --stack, fanout status --stack).
-    new CfnOutput(this, 'QueueUrl', { value: this.jobs.queue.queueUrl });
-    new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.jobs.deadLetterQueue.queueUrl });
-    new CfnOutput(this, 'TableName', { value: this.state.table.tableName });
-    new CfnOutput(this, 'BucketName', { value: this.workspaces.bucket.bucketName });
-    new CfnOutput(this, 'BudgetUsd', { value: String(s.budgetUsd) });
-    new CfnOutput(this, 'WorkerCount', { value: String(s.workers) });
-    new CfnOutput(this, 'TimeoutSeconds', { value: String(s.timeoutSeconds) });
-    new CfnOutput(this, 'QueueRetentionDays', { value: String(JOB_RETENTION_DAYS) });
+    new CfnOutput(this, STACK_OUTPUT.queueUrl, { value: this.jobs.queue.queueUrl });
+    new CfnOutput(this, STACK_OUTPUT.deadLetterQueueUrl, { value: this.jobs.deadLetterQueue.queueUrl });
+    new CfnOutput(this, STACK_OUTPUT.tableName, { value: this.state.table.tableName });
+    new CfnOutput(this, STACK_OUTPUT.bucketName, { value: this.workspaces.bucket.bucketName });
+    new CfnOutput(this, STACK_OUTPUT.budgetUsd, { value: String(s.budgetUsd) });
+    new CfnOutput(this, STACK_OUTPUT.workerCount, { value: String(s.workers) });
+    new CfnOutput(this, STACK_OUTPUT.timeoutSeconds, { value: String(s.timeoutSeconds) });
+    new CfnOutput(this, STACK_OUTPUT.queueRetentionDays, { value: String(JOB_RETENTION_DAYS) });
     // `fanout send` refuses a run whose model the workers may not invoke.
-    new CfnOutput(this, 'AgentModel', { value: s.agentModel ?? 'none' });
-    new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
+    new CfnOutput(this, STACK_OUTPUT.agentModel, { value: s.agentModel ?? 'none' });
+    new CfnOutput(this, STACK_OUTPUT.dashboardName, { value: this.observability.dashboard.dashboardName });
   }
 }

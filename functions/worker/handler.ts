@@ -18,14 +18,15 @@ import { emptyDirectory } from '../../shared/adapters/scratch-dir.js';
 import { recordFromLambda, SqsJobQueue } from '../../shared/adapters/sqs-queue.js';
 import { workerAgents } from '../../shared/agents/index.js';
 import { loadWorkerConfig } from '../../shared/config/worker-config.js';
+import { METRICS_NAMESPACE, METRICS_SERVICE } from '../../shared/contracts/metrics.js';
 import { holdSlot } from '../../shared/domain/slot-keeper.js';
 import { processBatch } from '../../shared/domain/worker.js';
 
 const config = loadWorkerConfig(process.env);
-const logger = new Logger({ serviceName: 'fanout-worker' });
+const logger = new Logger({ serviceName: METRICS_SERVICE });
 const metrics = new Metrics({
-  namespace: 'Fanout',
-  serviceName: 'fanout-worker',
+  namespace: METRICS_NAMESPACE,
+  serviceName: METRICS_SERVICE,
   ...(config.stackName ? { defaultDimensions: { stack: config.stackName } } : {}),
 });
 const state = dynamoState({

@@ -16,6 +16,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../../shared/contracts/metrics.js';
 
 export interface ObservabilityProps {
   readonly queue: Queue;
@@ -33,11 +34,11 @@ export interface ObservabilityProps {
 
 const fanoutMetric = (stack: string, metricName: string, statistic: string, period = Duration.minutes(5)) =>
   new Metric({
-    namespace: 'Fanout',
+    namespace: METRICS_NAMESPACE,
     metricName,
     statistic,
     period,
-    dimensionsMap: { service: 'fanout-worker', stack },
+    dimensionsMap: { service: METRICS_SERVICE, stack },
   });
 
 /** A dashboard of the fleet, and alarms on the DLQ, the queue's age, worker errors and spend. */
@@ -52,7 +53,7 @@ export class Observability extends Construct {
     const fn = props.function;
     const metric = (name: string, statistic: string, period?: Duration) =>
       fanoutMetric(props.metricsStack, name, statistic, period);
-    const spend = metric('JobCostUsd', 'Sum', Duration.days(1));
+    const spend = metric(METRIC.jobCostUsd, 'Sum', Duration.days(1));
 
     this.topic = new Topic(this, 'AlarmTopic', { enforceSSL: true });
     // enforceSSL gives the topic a policy of its own, which replaces the default one that let
@@ -137,13 +138,13 @@ export class Observability extends Construct {
           new GraphWidget({
             title: 'Jobs',
             left: [
-              metric('JobsDone', 'Sum'),
-              metric('JobsFailed', 'Sum'),
-              metric('JobsSkipped', 'Sum'),
-              metric('LeaseConflicts', 'Sum'),
-              metric('BudgetRefusals', 'Sum'),
+              metric(METRIC.jobsDone, 'Sum'),
+              metric(METRIC.jobsFailed, 'Sum'),
+              metric(METRIC.jobsSkipped, 'Sum'),
+              metric(METRIC.leaseConflicts, 'Sum'),
+              metric(METRIC.budgetRefusals, 'Sum'),
             ],
-            right: [metric('JobDuration', 'p50'), metric('JobDuration', 'p95')],
+            right: [metric(METRIC.jobDuration, 'p50'), metric(METRIC.jobDuration, 'p95')],
           }),
           new SingleValueWidget({
             title: `Spend today against the ${props.budgetUsd} USD budget`,

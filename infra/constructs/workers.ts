@@ -11,6 +11,8 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DEMO_MODEL, parseModelId } from '../../shared/agents/model-ids.js';
+import { METRICS_NAMESPACE, METRICS_SERVICE } from '../../shared/contracts/metrics.js';
+import { WORKER_ENV } from '../../shared/contracts/worker-env.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -81,16 +83,16 @@ export class Workers extends Construct {
       loggingFormat: LoggingFormat.JSON,
       logGroup: this.logGroup,
       environment: {
-        FANOUT_TABLE_NAME: props.table.tableName,
-        FANOUT_BUCKET_NAME: props.bucket.bucketName,
-        FANOUT_QUEUE_URL: props.queue.queueUrl,
-        FANOUT_DLQ_URL: props.deadLetterQueue.queueUrl,
-        FANOUT_MAX_RECEIVE_COUNT: String(props.maxReceiveCount),
-        FANOUT_WORKERS: String(props.workers),
-        FANOUT_RETENTION_DAYS: String(props.retentionDays ?? 30),
-        POWERTOOLS_SERVICE_NAME: 'fanout-worker',
-        POWERTOOLS_METRICS_NAMESPACE: 'Fanout',
-        ...(props.metricsStack ? { FANOUT_STACK_NAME: props.metricsStack } : {}),
+        [WORKER_ENV.tableName]: props.table.tableName,
+        [WORKER_ENV.bucketName]: props.bucket.bucketName,
+        [WORKER_ENV.queueUrl]: props.queue.queueUrl,
+        [WORKER_ENV.deadLetterQueueUrl]: props.deadLetterQueue.queueUrl,
+        [WORKER_ENV.maxReceiveCount]: String(props.maxReceiveCount),
+        [WORKER_ENV.workers]: String(props.workers),
+        [WORKER_ENV.retentionDays]: String(props.retentionDays ?? 30),
+        POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        ...(props.metricsStack ? { [WORKER_ENV.stackName]: props.metricsStack } : {}),
         // The bundle ships its source map; Node reads it only with this flag.
         NODE_OPTIONS: '--enable-source-maps',
       },
@@ -116,7 +118,7 @@ export class Workers extends Construct {
     );
     if (props.agentModel) {
       this.function.addEnvironment(
-        'FANOUT_AGENT',
+        WORKER_ENV.agent,
         JSON.stringify({ kind: 'llm', model: props.agentModel, publish: props.publish ?? 'none' }),
       );
       if (props.agentModel !== DEMO_MODEL) this.grantModel(props.agentModel);
@@ -131,7 +133,7 @@ export class Workers extends Construct {
           resources: [`${secret.secretArn}-??????`],
         }),
       );
-      this.function.addEnvironment('FANOUT_GITHUB_TOKEN_SECRET', props.githubTokenSecret);
+      this.function.addEnvironment(WORKER_ENV.githubTokenSecret, props.githubTokenSecret);
       if (props.githubTokenKmsKeyArn) {
         // A secret under a customer key is decrypted through Secrets Manager, with the caller's kms:Decrypt.
         Key.fromKeyArn(this, 'GitHubTokenKey', props.githubTokenKmsKeyArn).grantDecrypt(this.role);

@@ -1,5 +1,6 @@
 import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { METRIC } from '../contracts/metrics.js';
 import type { WorkerEvent } from '../domain/worker.js';
 import type { Logger } from '../ports/agent.js';
 
@@ -19,22 +20,24 @@ export function powertoolsLogger(logger: PowertoolsLogger): Logger {
 export function recordMetrics(metrics: Metrics): (event: WorkerEvent) => void {
   return (event) => {
     if (event.type === 'deferred') {
-      metrics.addMetric('LeaseConflicts', MetricUnit.Count, 1);
+      metrics.addMetric(METRIC.leaseConflicts, MetricUnit.Count, 1);
       return;
     }
     if (event.type === 'continued') {
-      metrics.addMetric('Continuations', MetricUnit.Count, 1);
+      metrics.addMetric(METRIC.continuations, MetricUnit.Count, 1);
       return;
     }
     if (event.type === 'spent') {
       // Every attempt's spend (retried, lost-lease, continued ones too), so the spend alarm sees every dollar.
-      metrics.addMetric('JobCostUsd', MetricUnit.NoUnit, event.costMicros / 1e6);
+      metrics.addMetric(METRIC.jobCostUsd, MetricUnit.NoUnit, event.costMicros / 1e6);
       return;
     }
     if (event.type !== 'finished') return;
-    const name = { DONE: 'JobsDone', FAILED: 'JobsFailed', SKIPPED: 'JobsSkipped' }[event.status];
+    const name = { DONE: METRIC.jobsDone, FAILED: METRIC.jobsFailed, SKIPPED: METRIC.jobsSkipped }[
+      event.status
+    ];
     metrics.addMetric(name, MetricUnit.Count, 1);
-    metrics.addMetric('JobDuration', MetricUnit.Milliseconds, event.durationMs);
-    if (event.errorCode === 'BUDGET_EXHAUSTED') metrics.addMetric('BudgetRefusals', MetricUnit.Count, 1);
+    metrics.addMetric(METRIC.jobDuration, MetricUnit.Milliseconds, event.durationMs);
+    if (event.errorCode === 'BUDGET_EXHAUSTED') metrics.addMetric(METRIC.budgetRefusals, MetricUnit.Count, 1);
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { WORKER_ENV } from '../contracts/worker-env.js';
 import { type AgentConfig, AgentConfigSchema, DEFAULT_AGENT } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
 
@@ -13,26 +14,26 @@ const json = z.string().transform((text, ctx) => {
 
 /** The Lambda worker's environment, as the stack sets it. */
 const WorkerEnvSchema = z.object({
-  FANOUT_TABLE_NAME: z.string().min(3, 'must name the state table, e.g. fanout-state'),
-  FANOUT_BUCKET_NAME: z.string().min(3, 'must name the workspace bucket'),
-  FANOUT_QUEUE_URL: z
+  [WORKER_ENV.tableName]: z.string().min(3, 'must name the state table, e.g. fanout-state'),
+  [WORKER_ENV.bucketName]: z.string().min(3, 'must name the workspace bucket'),
+  [WORKER_ENV.queueUrl]: z
     .string()
     .url('must be the job queue URL, e.g. https://sqs.us-east-1.amazonaws.com/123456789012/jobs'),
-  FANOUT_DLQ_URL: z.string().url('must be the dead-letter queue URL'),
-  FANOUT_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000),
-  FANOUT_WORKERS: z.coerce.number().int().min(1).max(1000).default(5),
-  FANOUT_LEASE_SECONDS: z.coerce.number().int().min(5).max(900).default(60),
-  FANOUT_SCRATCH_DIR: z.string().min(1).default('/tmp'),
-  FANOUT_AGENT: json.pipe(AgentConfigSchema).optional(),
+  [WORKER_ENV.deadLetterQueueUrl]: z.string().url('must be the dead-letter queue URL'),
+  [WORKER_ENV.maxReceiveCount]: z.coerce.number().int().min(1).max(1000),
+  [WORKER_ENV.workers]: z.coerce.number().int().min(1).max(1000).default(5),
+  [WORKER_ENV.leaseSeconds]: z.coerce.number().int().min(5).max(900).default(60),
+  [WORKER_ENV.scratchDir]: z.string().min(1).default('/tmp'),
+  [WORKER_ENV.agent]: json.pipe(AgentConfigSchema).optional(),
   // Only for S3-compatible engines addressed by IP (tests, local): AWS uses virtual-hosted style.
-  FANOUT_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
-  FANOUT_GITHUB_TOKEN_SECRET: z.string().min(1).optional(),
-  FANOUT_GITHUB_API_URL: z
+  [WORKER_ENV.s3ForcePathStyle]: z.enum(['true', 'false']).default('false'),
+  [WORKER_ENV.githubTokenSecret]: z.string().min(1).optional(),
+  [WORKER_ENV.githubApiUrl]: z
     .string()
     .url('must be a GitHub API root, e.g. https://github.example.com/api/v3')
     .optional(),
-  FANOUT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
-  FANOUT_STACK_NAME: z.string().min(1).optional(),
+  [WORKER_ENV.retentionDays]: z.coerce.number().int().min(1).max(3650).default(30),
+  [WORKER_ENV.stackName]: z.string().min(1).optional(),
 });
 
 export interface WorkerConfig {
@@ -67,19 +68,19 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
   }
   const e = parsed.data;
   return {
-    tableName: e.FANOUT_TABLE_NAME,
-    bucketName: e.FANOUT_BUCKET_NAME,
-    queueUrl: e.FANOUT_QUEUE_URL,
-    deadLetterQueueUrl: e.FANOUT_DLQ_URL,
-    maxReceiveCount: e.FANOUT_MAX_RECEIVE_COUNT,
-    workers: e.FANOUT_WORKERS,
-    leaseMs: e.FANOUT_LEASE_SECONDS * 1000,
-    scratchDir: e.FANOUT_SCRATCH_DIR,
-    agent: e.FANOUT_AGENT ?? DEFAULT_AGENT,
-    s3ForcePathStyle: e.FANOUT_S3_FORCE_PATH_STYLE === 'true',
-    ...(e.FANOUT_GITHUB_TOKEN_SECRET ? { githubTokenSecret: e.FANOUT_GITHUB_TOKEN_SECRET } : {}),
-    ...(e.FANOUT_GITHUB_API_URL ? { githubApiUrl: e.FANOUT_GITHUB_API_URL } : {}),
-    retentionDays: e.FANOUT_RETENTION_DAYS,
-    ...(e.FANOUT_STACK_NAME ? { stackName: e.FANOUT_STACK_NAME } : {}),
+    tableName: e[WORKER_ENV.tableName],
+    bucketName: e[WORKER_ENV.bucketName],
+    queueUrl: e[WORKER_ENV.queueUrl],
+    deadLetterQueueUrl: e[WORKER_ENV.deadLetterQueueUrl],
+    maxReceiveCount: e[WORKER_ENV.maxReceiveCount],
+    workers: e[WORKER_ENV.workers],
+    leaseMs: e[WORKER_ENV.leaseSeconds] * 1000,
+    scratchDir: e[WORKER_ENV.scratchDir],
+    agent: e[WORKER_ENV.agent] ?? DEFAULT_AGENT,
+    s3ForcePathStyle: e[WORKER_ENV.s3ForcePathStyle] === 'true',
+    ...(e[WORKER_ENV.githubTokenSecret] ? { githubTokenSecret: e[WORKER_ENV.githubTokenSecret] } : {}),
+    ...(e[WORKER_ENV.githubApiUrl] ? { githubApiUrl: e[WORKER_ENV.githubApiUrl] } : {}),
+    retentionDays: e[WORKER_ENV.retentionDays],
+    ...(e[WORKER_ENV.stackName] ? { stackName: e[WORKER_ENV.stackName] } : {}),
   };
 }

@@ -1,0 +1,17 @@
+/**
+ * The outputs a fanout stack publishes and the command line reads (`fanout send --stack`,
+ * `status --stack`): written by infra/fanout-stack.ts, read by cli/targets.ts.
+ */
+export const STACK_OUTPUT = {
+  queueUrl: 'QueueUrl',
+  deadLetterQueueUrl: 'DeadLetterQueueUrl',
+  tableName: 'TableName',
+  bucketName: 'BucketName',
+  budgetUsd: 'BudgetUsd',
+  workerCount: 'WorkerCount',
+  timeoutSeconds: 'TimeoutSeconds',
+  queueRetentionDays: 'QueueRetentionDays',
+  /** The one Bedrock model the workers may invoke, or 'none'. */
+  agentModel: 'AgentModel',
+  dashboardName: 'DashboardName',
+} as const;

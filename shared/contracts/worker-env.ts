@@ -1,0 +1,21 @@
+/**
+ * The Lambda worker's environment variables: set by infra/constructs/workers.ts, read and
+ * validated by shared/config/worker-config.ts.
+ */
+export const WORKER_ENV = {
+  tableName: 'FANOUT_TABLE_NAME',
+  bucketName: 'FANOUT_BUCKET_NAME',
+  queueUrl: 'FANOUT_QUEUE_URL',
+  deadLetterQueueUrl: 'FANOUT_DLQ_URL',
+  maxReceiveCount: 'FANOUT_MAX_RECEIVE_COUNT',
+  workers: 'FANOUT_WORKERS',
+  leaseSeconds: 'FANOUT_LEASE_SECONDS',
+  scratchDir: 'FANOUT_SCRATCH_DIR',
+  /** The agent's settings as JSON (AgentConfig). */
+  agent: 'FANOUT_AGENT',
+  s3ForcePathStyle: 'FANOUT_S3_FORCE_PATH_STYLE',
+  githubTokenSecret: 'FANOUT_GITHUB_TOKEN_SECRET',
+  githubApiUrl: 'FANOUT_GITHUB_API_URL',
+  retentionDays: 'FANOUT_RETENTION_DAYS',
+  stackName: 'FANOUT_STACK_NAME',
+} as const;
