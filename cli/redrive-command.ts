@@ -20,7 +20,7 @@ export async function redriveCommand(args: string[], deps: CommandDeps = {}): Pr
   const values = targetCommandFlags(args, { 'dry-run': { type: 'boolean' } }, REDRIVE_HELP, out);
   if (!values) return 0;
   return withTarget(values, deps.aws, async (target) => {
-    const summary = await redrive(await target.letters(), target.state, {
+    const summary = await redrive(target.queue, target.state, {
       ...(values['run-id'] ? { runId: parseRunId(values['run-id']) } : {}),
       dryRun: Boolean(values['dry-run']),
     });

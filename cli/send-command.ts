@@ -122,7 +122,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
     // A new run's budget: the flag, or the stack's own default (its BudgetUsd output), or 10.
     const budgetMicros = usdToMicros(budgetFlag ?? target.stack?.budgetUsd ?? 10);
     if (!values['dry-run'] && target.stack?.queueRetentionDays) {
-      const warning = retentionWarning(issues.length, await target.depths(), target.stack);
+      const warning = retentionWarning(issues.length, await target.queue.depth(), target.stack);
       if (warning) out(warning);
     }
     const summary = await sendIssues(

@@ -32,7 +32,7 @@ export async function snapshot(target: Target, runId: string | undefined): Promi
   const [jobs, slots, queue] = await Promise.all([
     target.state.listJobs(id),
     target.state.listSlots(),
-    target.depths(),
+    target.queue.depth(),
   ]);
   return buildStatus({
     run,

@@ -2,17 +2,16 @@ import { readFileSync } from 'node:fs';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { dynamoState } from '../shared/adapters/dynamo/index.js';
 import { S3WorkspaceStore } from '../shared/adapters/s3-workspace.js';
-import { SqsJobQueue, sqsDeadLetters } from '../shared/adapters/sqs-queue.js';
+import { SqsJobQueue, SqsQueueAdmin } from '../shared/adapters/sqs-queue.js';
 import { STACK_OUTPUT } from '../shared/contracts/stack-outputs.js';
 import { FanoutError } from '../shared/domain/errors.js';
-import type { DeadLetterView } from '../shared/domain/redrive.js';
 import type { DeadLetterRow, RunReport } from '../shared/domain/report.js';
 import { deadLetterRows } from '../shared/local/local-run.js';
 import { adoptRun, openStateDir, readCurrentRun, statePath } from '../shared/local/state-dir.js';
-import type { QueueDepths, SendEntry, SendResult } from '../shared/ports/queue.js';
+import type { QueueAdmin } from '../shared/ports/queue.js';
 import type { StatePort } from '../shared/ports/state.js';
 import type { WorkspaceStore } from '../shared/ports/workspace.js';
 
@@ -21,11 +20,10 @@ export interface Target {
   readonly description: string;
   readonly state: StatePort;
   readonly workspaces: WorkspaceStore;
-  readonly queue: { send(entries: readonly SendEntry[]): Promise<SendResult> };
-  depths(): Promise<QueueDepths>;
+  /** The queue's operator side: send, depths, dead letters, redrive. */
+  readonly queue: QueueAdmin;
+  /** The run's dead letters for its report (none on AWS: reading SQS's would hide them). */
   deadLetters(runId: string): Promise<DeadLetterRow[]>;
-  /** The dead-letter queue's messages, for a redrive. */
-  letters(): Promise<DeadLetterView[]>;
   /** The run a command means when none is named. */
   defaultRunId(): Promise<string | undefined>;
   /** Called after a send, so `fanout run` drains the run sent to (local only). */
@@ -178,40 +176,20 @@ export async function readStackOutputs(
   };
 }
 
-async function queueDepth(sqs: SQSClient, url: string): Promise<{ visible: number; inFlight: number }> {
-  const answer = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return {
-    visible: Number(answer?.Attributes?.ApproximateNumberOfMessages ?? 0),
-    inFlight: Number(answer?.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
-  };
-}
-
 function awsTarget(description: string, outputs: StackOutputs, clients: AwsClients): Target {
   const state = dynamoState({ tableName: outputs.tableName, client: clients.dynamodb });
+  const queues = {
+    client: clients.sqs,
+    queueUrl: outputs.queueUrl,
+    deadLetterQueueUrl: outputs.deadLetterQueueUrl,
+  };
   return {
     description,
     state,
     workspaces: new S3WorkspaceStore({ client: clients.s3, bucket: outputs.bucketName }),
-    queue: new SqsJobQueue({
-      client: clients.sqs,
-      queueUrl: outputs.queueUrl,
-      deadLetterQueueUrl: outputs.deadLetterQueueUrl,
-    }),
-    depths: async () => {
-      const [queue, dlq] = await Promise.all([
-        queueDepth(clients.sqs, outputs.queueUrl),
-        queueDepth(clients.sqs, outputs.deadLetterQueueUrl),
-      ]);
-      return { visible: queue.visible, inFlight: queue.inFlight, deadLetters: dlq.visible + dlq.inFlight };
-    },
-    // On AWS the dead-letter queue is not read (that would move its messages); failed jobs carry their reasons.
+    queue: new SqsQueueAdmin(new SqsJobQueue(queues), queues),
+    // On AWS the dead-letter queue is not read for a report (that would hide its messages); failed jobs carry their reasons.
     deadLetters: async () => [],
-    letters: () => sqsDeadLetters(clients.sqs, outputs.deadLetterQueueUrl, outputs.queueUrl),
     defaultRunId: async () => (await state.listRuns(1))[0]?.runId,
     adopt: () => {},
     keepsMessages: false,
@@ -290,16 +268,7 @@ export async function localTarget(stateDir: string, create: boolean): Promise<Ta
     state: local.state,
     workspaces: local.workspaces,
     queue: local.queue,
-    depths: () => local.queue.depth(),
     deadLetters: async (runId) => deadLetterRows(await local.queue.deadLetters(), runId, 0),
-    letters: async () =>
-      (await local.queue.deadLetters()).map((letter) => ({
-        id: letter.id,
-        body: letter.body,
-        requeue: async () => {
-          await local.queue.redrive([letter.id]);
-        },
-      })),
     defaultRunId: async () => readCurrentRun(stateDir)?.runId,
     // A live run drains whatever is sent to the queue; otherwise the next `fanout run` resumes this run.
     adopt: (runId, budgetMicros) => {

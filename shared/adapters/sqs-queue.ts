@@ -1,6 +1,7 @@
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
+  GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
@@ -9,7 +10,16 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { MAX_MESSAGE_BYTES } from '../domain/job.js';
-import type { DeadLetterReason, JobQueue, QueueRecord, SendEntry, SendResult } from '../ports/queue.js';
+import type {
+  DeadLetter,
+  DeadLetterReason,
+  JobQueue,
+  QueueAdmin,
+  QueueDepths,
+  QueueRecord,
+  SendEntry,
+  SendResult,
+} from '../ports/queue.js';
 
 /** SQS refuses a message (and a batch) over 256 KiB. */
 export const SQS_MAX_MESSAGE_BYTES = MAX_MESSAGE_BYTES;
@@ -156,37 +166,94 @@ export class SqsJobQueue implements JobQueue {
 }
 
 /**
- * The messages of a dead-letter queue, each hidden while it is looked at; `requeue`
- * sends it back to the job queue and deletes it from the dead-letter queue.
+ * The operator's side of the queues on SQS. Listing the dead letters receives them (SQS
+ * has no other way to read a message), which hides them for five minutes; `redrive` moves
+ * the ones the last listing returned: sends each to the job queue, then deletes it from
+ * the dead-letter queue.
  */
-export async function sqsDeadLetters(
-  client: SQSClient,
-  deadLetterQueueUrl: string,
-  queueUrl: string,
-): Promise<{ id: string; body: string; requeue(): Promise<void> }[]> {
-  const letters: { id: string; body: string; requeue(): Promise<void> }[] = [];
-  for (;;) {
-    const { Messages } = await client.send(
-      new ReceiveMessageCommand({
-        QueueUrl: deadLetterQueueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 1,
-        VisibilityTimeout: 300,
+export class SqsQueueAdmin implements QueueAdmin {
+  private readonly listed = new Map<string, Message>();
+
+  constructor(
+    private readonly queue: SqsJobQueue,
+    private readonly options: Pick<SqsJobQueueOptions, 'client' | 'queueUrl' | 'deadLetterQueueUrl'>,
+  ) {}
+
+  send(entries: readonly SendEntry[]): Promise<SendResult> {
+    return this.queue.send(entries);
+  }
+
+  async depth(): Promise<QueueDepths> {
+    const [queue, dlq] = await Promise.all([
+      this.depthOf(this.options.queueUrl),
+      this.depthOf(this.options.deadLetterQueueUrl),
+    ]);
+    return { visible: queue.visible, inFlight: queue.inFlight, deadLetters: dlq.visible + dlq.inFlight };
+  }
+
+  private async depthOf(url: string): Promise<{ visible: number; inFlight: number }> {
+    const answer = await this.options.client.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: url,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
       }),
     );
-    if (!Messages || Messages.length === 0) return letters;
-    for (const message of Messages) {
-      letters.push({
-        id: message.MessageId ?? '',
-        body: message.Body ?? '',
-        requeue: async () => {
-          await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: message.Body ?? '' }));
-          await client.send(
-            new DeleteMessageCommand({ QueueUrl: deadLetterQueueUrl, ReceiptHandle: message.ReceiptHandle }),
-          );
-        },
-      });
+    return {
+      visible: Number(answer?.Attributes?.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(answer?.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+    };
+  }
+
+  /** Every dead letter: those this admin listed before (still hidden by it) and the rest. */
+  async deadLetters(): Promise<DeadLetter[]> {
+    for (;;) {
+      const { Messages } = await this.options.client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: this.options.deadLetterQueueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+          VisibilityTimeout: 300,
+          AttributeNames: ['All'],
+          MessageAttributeNames: ['All'],
+        }),
+      );
+      if (!Messages || Messages.length === 0) break;
+      for (const message of Messages) this.listed.set(message.MessageId ?? '', message);
     }
+    return [...this.listed.values()].map((message) => {
+      const attribute = (name: string) => message.MessageAttributes?.[name]?.StringValue;
+      const record = recordFromMessage(message);
+      return {
+        id: record.messageId,
+        body: record.body,
+        sentAt: record.sentAt,
+        receiveCount: record.receiveCount,
+        // A message SQS moved itself (maxReceiveCount reached) carries no reason of ours.
+        code: attribute('fanout.errorCode') ?? 'MAX_RECEIVES',
+        reason: attribute('fanout.reason') ?? 'received the most times the queue allows',
+        at: record.sentAt,
+      };
+    });
+  }
+
+  async redrive(ids: readonly string[]): Promise<number> {
+    let moved = 0;
+    for (const id of ids) {
+      const message = this.listed.get(id);
+      if (!message) continue;
+      await this.options.client.send(
+        new SendMessageCommand({ QueueUrl: this.options.queueUrl, MessageBody: message.Body ?? '' }),
+      );
+      await this.options.client.send(
+        new DeleteMessageCommand({
+          QueueUrl: this.options.deadLetterQueueUrl,
+          ReceiptHandle: message.ReceiptHandle,
+        }),
+      );
+      this.listed.delete(id);
+      moved++;
+    }
+    return moved;
   }
 }
 

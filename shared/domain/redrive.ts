@@ -1,13 +1,7 @@
-import type { StatePort } from '../ports/state.js';
+import type { QueueAdmin } from '../ports/queue.js';
+import type { JobLeases } from '../ports/state.js';
 import { jobKey } from './job.js';
 import { parseJobMessage } from './worker.js';
-
-/** One message in a dead-letter queue, and how to put it back on its queue. */
-export interface DeadLetterView {
-  readonly id: string;
-  readonly body: string;
-  requeue(): Promise<void>;
-}
 
 export interface RedriveSummary {
   readonly redriven: readonly string[];
@@ -22,14 +16,14 @@ export interface RedriveSummary {
  * meanwhile, stays where it is, with the reason.
  */
 export async function redrive(
-  letters: readonly DeadLetterView[],
-  state: StatePort,
+  queue: Pick<QueueAdmin, 'deadLetters' | 'redrive'>,
+  state: Pick<JobLeases, 'reopenJob' | 'getJob'>,
   filter: { readonly runId?: string; readonly dryRun?: boolean } = {},
 ): Promise<RedriveSummary> {
   const redriven: string[] = [];
   const runs = new Set<string>();
   const left: { id: string; jobKey?: string; reason: string }[] = [];
-  for (const letter of letters) {
+  for (const letter of await queue.deadLetters()) {
     const parsed = parseJobMessage(letter.body);
     if (!parsed.ok) {
       left.push({ id: letter.id, reason: `not a job message (${parsed.reason}); fix or delete it by hand` });
@@ -49,7 +43,7 @@ export async function redrive(
       left.push({ id: letter.id, jobKey: key, reason: `the job is ${job.status} already` });
       continue;
     }
-    await letter.requeue();
+    await queue.redrive([letter.id]);
     redriven.push(key);
     runs.add(runId);
   }

@@ -7,7 +7,7 @@ import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { redriveCommand } from '../../cli/redrive-command.js';
 import { reportCommand } from '../../cli/report-command.js';
-import { SqsJobQueue, sqsDeadLetters } from '../../shared/adapters/sqs-queue.js';
+import { SqsJobQueue, SqsQueueAdmin } from '../../shared/adapters/sqs-queue.js';
 import { redrive } from '../../shared/domain/redrive.js';
 import type { StatePort } from '../../shared/ports/state.js';
 import { startSqs } from '../support/aws-engines.js';
@@ -97,15 +97,32 @@ describe('fanout redrive', () => {
         issue: { repo: 'acme/api', number: 1, title: 't' },
         sentAt: 1,
       });
-      await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.deadLetterQueueUrl, MessageBody: job }));
+      // One dead-lettered by a worker (with its reason), one moved by SQS itself (without).
+      await sqs.client.send(
+        new SendMessageCommand({
+          QueueUrl: sqs.deadLetterQueueUrl,
+          MessageBody: job,
+          MessageAttributes: {
+            'fanout.errorCode': { DataType: 'String', StringValue: 'AGENT_FAILED' },
+            'fanout.reason': { DataType: 'String', StringValue: 'x' },
+          },
+        }),
+      );
       await sqs.client.send(
         new SendMessageCommand({ QueueUrl: sqs.deadLetterQueueUrl, MessageBody: 'garbage' }),
       );
 
-      const summary = await redrive(
-        await sqsDeadLetters(sqs.client, sqs.deadLetterQueueUrl, sqs.queueUrl),
-        state,
-      );
+      const queues = {
+        client: sqs.client,
+        queueUrl: sqs.queueUrl,
+        deadLetterQueueUrl: sqs.deadLetterQueueUrl,
+      };
+      const admin = new SqsQueueAdmin(new SqsJobQueue(queues), queues);
+      expect(await admin.deadLetters()).toEqual([
+        expect.objectContaining({ body: job, code: 'AGENT_FAILED', reason: 'x' }),
+        expect.objectContaining({ body: 'garbage', code: 'MAX_RECEIVES' }),
+      ]);
+      const summary = await redrive(admin, state);
       expect(summary.redriven).toEqual(['acme/api#1']);
       expect(summary.left).toEqual([
         expect.objectContaining({ reason: expect.stringMatching(/not a job message/) }),
