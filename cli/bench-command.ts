@@ -2,7 +2,6 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { mockIssues } from '../shared/domain/job.js';
 import type { RunReport } from '../shared/domain/report.js';
 import { formatMs } from '../shared/domain/units.js';
@@ -10,6 +9,7 @@ import type { Dispatcher } from '../shared/local/dispatcher.js';
 import { runLocal } from '../shared/local/local-run.js';
 import type { InvocationStats } from '../shared/local/protocol.js';
 import { openStateDir } from '../shared/local/state-dir.js';
+import { commandFlags } from './command.js';
 
 export const BENCH_HELP = `Usage: fanout bench [--quick] [--out DIR] [--prices FILE]
 
@@ -103,20 +103,13 @@ export async function benchCommand(
   args: string[],
   out: (text: string) => void = console.log,
 ): Promise<number> {
-  const { values } = parseArgs({
+  const values = commandFlags(
     args,
-    strict: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      quick: { type: 'boolean' },
-      out: { type: 'string' },
-      prices: { type: 'string' },
-    },
-  });
-  if (values.help) {
-    out(BENCH_HELP);
-    return 0;
-  }
+    { quick: { type: 'boolean' }, out: { type: 'string' }, prices: { type: 'string' } },
+    BENCH_HELP,
+    out,
+  );
+  if (!values) return 0;
   const quick = Boolean(values.quick);
   const outDir = values.out ?? 'bench/out';
   const prices = JSON.parse(

@@ -10,11 +10,32 @@ export interface CommandDeps {
 export const printer = (deps: CommandDeps) =>
   deps.out ?? ((text: string) => process.stdout.write(`${text}\n`));
 
-const COMMON = {
-  help: { type: 'boolean', short: 'h' },
+const COMMON_FLAGS = {
   'run-id': { type: 'string' },
   ...TARGET_OPTIONS,
 } as const;
+
+/** The flags of a command, strictly, with --help; undefined when it printed the help. */
+export function commandFlags<const O extends NonNullable<ParseArgsConfig['options']>>(
+  args: string[],
+  own: O,
+  help: string,
+  out: (text: string) => void,
+) {
+  const config = {
+    args,
+    strict: true as const,
+    options: { help: { type: 'boolean', short: 'h' }, ...own } as {
+      help: { type: 'boolean'; short: 'h' };
+    } & O,
+  };
+  const { values } = parseArgs(config);
+  if ((values as { help?: boolean }).help) {
+    out(help);
+    return undefined;
+  }
+  return values;
+}
 
 /**
  * The flags of a command that acts on a target (`status`, `report`, `redrive`): its own,
@@ -26,11 +47,5 @@ export function targetCommandFlags<const O extends NonNullable<ParseArgsConfig['
   help: string,
   out: (text: string) => void,
 ) {
-  const config = { args, strict: true as const, options: { ...COMMON, ...own } as typeof COMMON & O };
-  const { values } = parseArgs(config);
-  if ((values as { help?: boolean }).help) {
-    out(help);
-    return undefined;
-  }
-  return values;
+  return commandFlags(args, { ...COMMON_FLAGS, ...own } as typeof COMMON_FLAGS & O, help, out);
 }

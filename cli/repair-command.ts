@@ -1,20 +1,9 @@
-import { parseArgs } from 'node:util';
-import { dynamoState, ensureTable } from '../shared/adapters/dynamo/index.js';
-import { embeddedDynamoClient } from '../shared/adapters/embedded-dynamo.js';
-import { FolderWorkspaceStore } from '../shared/adapters/folder-workspace.js';
-import { LocalQueue } from '../shared/adapters/local-queue.js';
+import type { LocalQueue } from '../shared/adapters/local-queue.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import { parseRunId } from '../shared/domain/job.js';
 import { repairQueue } from '../shared/local/integrity.js';
-import {
-  adoptRun,
-  checkStateDir,
-  LOCAL_TABLE,
-  liveRun,
-  readCurrentRun,
-  startEngine,
-  statePath,
-} from '../shared/local/state-dir.js';
+import { adoptRun, checkStateDir, openStateDir, readCurrentRun } from '../shared/local/state-dir.js';
+import { commandFlags } from './command.js';
 
 export const REPAIR_HELP = `Usage: fanout repair [options]
 
@@ -32,47 +21,24 @@ export async function repairCommand(
   args: string[],
   out: (text: string) => void = console.log,
 ): Promise<number> {
-  const { values } = parseArgs({
+  const values = commandFlags(
     args,
-    strict: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      'state-dir': { type: 'string' },
-      'run-id': { type: 'string' },
-    },
-  });
-  if (values.help) {
-    out(REPAIR_HELP);
-    return 0;
-  }
+    { 'state-dir': { type: 'string' }, 'run-id': { type: 'string' } },
+    REPAIR_HELP,
+    out,
+  );
+  if (!values) return 0;
   const stateDir = values['state-dir'] ?? '.fanout';
   checkStateDir(stateDir);
-  if (liveRun(stateDir)) {
-    throw new FanoutError(
-      'INVALID_INPUT',
-      `a fanout run is using ${stateDir}: stop it (Ctrl-C) before repairing`,
-    );
-  }
   const runId =
     values['run-id'] !== undefined ? parseRunId(values['run-id']) : readCurrentRun(stateDir)?.runId;
   if (!runId)
     throw new FanoutError('INVALID_INPUT', `no run to repair in ${stateDir}: name one with --run-id`);
-  const engine = await startEngine(stateDir, 'repair');
-  const client = embeddedDynamoClient(engine.endpoint);
-  let queue: LocalQueue | undefined;
+  const local = await openStateDir(stateDir, { create: true, command: 'repair', repair: true });
   try {
-    queue = LocalQueue.open(statePath(stateDir, 'queue'), {
-      visibilityTimeoutMs: 300_000,
-      maxReceiveCount: 3,
-      salvage: true,
-    });
-    await ensureTable(client, LOCAL_TABLE);
-    const summary = await repairQueue({
-      runId,
-      state: dynamoState({ tableName: LOCAL_TABLE, client }),
-      queue,
-      workspaces: new FolderWorkspaceStore(statePath(stateDir, 'workspaces')),
-    });
+    // `repair: true` refused a live run, so this command holds the journal itself.
+    const queue = local.journal as LocalQueue;
+    const summary = await repairQueue({ runId, state: local.state, queue, workspaces: local.workspaces });
     if (queue.salvagedTo)
       out(`The damaged journal was moved to ${queue.salvagedTo}; its readable entries were kept.`);
     out(
@@ -86,8 +52,6 @@ export async function repairCommand(
     out('`fanout run` resumes the run.');
     return summary.unrecoverable.length > 0 ? 1 : 0;
   } finally {
-    queue?.close();
-    client.destroy();
-    await engine.close();
+    await local.close();
   }
 }

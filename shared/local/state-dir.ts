@@ -48,6 +48,8 @@ export interface LocalStateDir {
   readonly workspaces: FolderWorkspaceStore;
   /** The queue, directly or through the live run. */
   readonly queue: QueueAdmin;
+  /** The queue itself, when this command holds the state dir (no live run). */
+  readonly journal?: LocalQueue;
   /** True when a `fanout run` owns the state dir and this command goes through it. */
   readonly live: boolean;
   close(): Promise<void>;
@@ -246,7 +248,12 @@ export function liveRun(stateDir: string): LiveEndpoints | undefined {
  */
 export async function openStateDir(
   stateDir: string,
-  options: { create: boolean; command?: string },
+  options: {
+    create: boolean;
+    command?: string;
+    /** For `fanout repair`: refuse a live run, and open a damaged journal by salvaging what is readable. */
+    repair?: boolean;
+  },
 ): Promise<LocalStateDir> {
   const command = options.command ?? 'status';
   if (!options.create && !existsSync(statePath(stateDir, 'dynamodb'))) {
@@ -265,6 +272,12 @@ export async function openStateDir(
   while (!live && runInTransition(stateDir) && Date.now() < until) {
     await new Promise((resolve) => setTimeout(resolve, 100));
     live = liveRun(stateDir);
+  }
+  if (live && options.repair) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `a fanout run is using ${stateDir}: stop it (Ctrl-C) before repairing`,
+    );
   }
   if (live) {
     const client = embeddedDynamoClient(live.dynamoEndpoint);
@@ -286,6 +299,7 @@ export async function openStateDir(
     queue = LocalQueue.open(statePath(stateDir, 'queue'), {
       visibilityTimeoutMs: 300_000,
       maxReceiveCount: 3,
+      ...(options.repair ? { salvage: true } : {}),
     });
   } catch (error) {
     client.destroy();
@@ -298,6 +312,7 @@ export async function openStateDir(
     state: dynamoState({ tableName: LOCAL_TABLE, client }),
     workspaces,
     queue: localQueueAdmin(queue),
+    journal: queue,
     live: false,
     close: async () => {
       queue.close();
