@@ -1,35 +1,40 @@
 import { FanoutError } from '../shared/domain/errors.js';
 
-/** Validation of command-line values at the edge; each error names the flag and a good value. */
-export function integer(
+/**
+ * Validation of command-line values at the edge; each error names the flag and a good
+ * value. A whole number (`integer`) or any number (`decimal`) from `min` to `max`, or the
+ * fallback when the flag is absent.
+ */
+export const integer = (
   value: string | undefined,
   flag: string,
   fallback: number,
   min: number,
   max: number,
+) => numberFlag(value, flag, fallback, { min, max, whole: true });
+
+export const decimal = (
+  value: string | undefined,
+  flag: string,
+  fallback: number,
+  min: number,
+  max: number,
+) => numberFlag(value, flag, fallback, { min, max, whole: false });
+
+function numberFlag(
+  value: string | undefined,
+  flag: string,
+  fallback: number,
+  range: { readonly min: number; readonly max: number; readonly whole: boolean },
 ): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
+  const { min, max, whole } = range;
+  if (value.trim() === '' || !(whole ? Number.isInteger(n) : Number.isFinite(n)) || n < min || n > max) {
     throw new FanoutError(
       'INVALID_INPUT',
-      `${flag} must be a whole number from ${min} to ${max}, not "${value}"`,
+      `${flag} must be a ${whole ? 'whole number' : 'number'} from ${min} to ${max}, not "${value}"`,
     );
-  }
-  return n;
-}
-
-export function decimal(
-  value: string | undefined,
-  flag: string,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
-    throw new FanoutError('INVALID_INPUT', `${flag} must be a number from ${min} to ${max}, not "${value}"`);
   }
   return n;
 }

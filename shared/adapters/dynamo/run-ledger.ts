@@ -99,21 +99,11 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
   async reserve(runId: string, reservationId: string, amountMicros: number) {
     // available = budget - spent - reserved; DynamoDB conditions cannot add, so the
     // ledger keeps the difference itself and the condition is a plain comparison.
-    const ok = await this.conditional(() =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: runItemKey(runId),
-          UpdateExpression:
-            'SET availableMicros = availableMicros - :a, reservedMicros = reservedMicros + :a ADD outstanding :ids',
-          ConditionExpression: 'availableMicros >= :a AND NOT contains(outstanding, :id)',
-          ExpressionAttributeValues: {
-            ':a': amountMicros,
-            ':id': reservationId,
-            ':ids': new Set([reservationId]),
-          },
-        }),
-      ),
+    const ok = await this.updateLedger(
+      runId,
+      'SET availableMicros = availableMicros - :a, reservedMicros = reservedMicros + :a ADD outstanding :ids',
+      'availableMicros >= :a AND NOT contains(outstanding, :id)',
+      { ':a': amountMicros, ':id': reservationId, ':ids': new Set([reservationId]) },
     );
     if (ok) return 'reserved' as const;
     const { Item } = await this.get(runItemKey(runId));
@@ -136,25 +126,39 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
   ) {
     // The reservation id leaves the outstanding set in the same write that counts the
     // spend, so a retried settle finds it gone and counts nothing (pitfall 6).
-    const ok = await this.conditional(() =>
+    const ok = await this.updateLedger(
+      runId,
+      'SET availableMicros = availableMicros + :back, reservedMicros = reservedMicros - :r, ' +
+        `${kind}Micros = ${kind}Micros + :s DELETE outstanding :ids`,
+      'contains(outstanding, :id)',
+      {
+        ':back': reservedMicros - actualMicros,
+        ':r': reservedMicros,
+        ':s': actualMicros,
+        ':id': reservationId,
+        ':ids': new Set([reservationId]),
+      },
+    );
+    return ok ? ('settled' as const) : ('already-settled' as const);
+  }
+
+  /** One conditional update of the run's ledger item: true when applied. */
+  private updateLedger(
+    runId: string,
+    update: string,
+    condition: string,
+    values: Record<string, unknown>,
+  ): Promise<boolean> {
+    return this.conditional(() =>
       this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: runItemKey(runId),
-          UpdateExpression:
-            'SET availableMicros = availableMicros + :back, reservedMicros = reservedMicros - :r, ' +
-            `${kind}Micros = ${kind}Micros + :s DELETE outstanding :ids`,
-          ConditionExpression: 'contains(outstanding, :id)',
-          ExpressionAttributeValues: {
-            ':back': reservedMicros - actualMicros,
-            ':r': reservedMicros,
-            ':s': actualMicros,
-            ':id': reservationId,
-            ':ids': new Set([reservationId]),
-          },
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          ExpressionAttributeValues: values,
         }),
       ),
     );
-    return ok ? ('settled' as const) : ('already-settled' as const);
   }
 }
