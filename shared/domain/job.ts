@@ -94,3 +94,24 @@ export function newRunId(now: Date): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
   return `run-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
 }
+
+/** A queue message's body as a job message, or why it is not one (a poison message). */
+export function parseJobMessage(
+  body: string,
+): { ok: true; message: JobMessage } | { ok: false; reason: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (error) {
+    return { ok: false, reason: `body is not JSON: ${(error as Error).message}` };
+  }
+  const parsed = JobMessageSchema.safeParse(json);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    return {
+      ok: false,
+      reason: `body is not a job message: ${first?.path.join('.') || '(root)'}: ${first?.message}`,
+    };
+  }
+  return { ok: true, message: parsed.data };
+}

@@ -1,7 +1,6 @@
 import type { QueueAdmin } from '../ports/queue.js';
 import type { JobLeases } from '../ports/state.js';
-import { jobKey } from './job.js';
-import { parseJobMessage } from './worker.js';
+import { jobKey, parseJobMessage } from './job.js';
 
 export interface RedriveSummary {
   readonly redriven: readonly string[];

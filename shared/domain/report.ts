@@ -1,4 +1,6 @@
+import type { DeadLetter } from '../ports/queue.js';
 import type { JobRecord, JobStatus, RunRecord } from '../ports/state.js';
+import { jobKey, parseJobMessage } from './job.js';
 import { plural } from './units.js';
 
 /**
@@ -29,12 +31,11 @@ export interface ReportRow {
   readonly workspace?: string;
 }
 
-export interface DeadLetterRow {
+/** A dead letter in a run's report: the queue's letter, named by its job when it is one. */
+export type DeadLetterRow = Pick<DeadLetter, 'code' | 'reason'> & {
   readonly messageId: string;
   readonly jobKey?: string;
-  readonly code: string;
-  readonly reason: string;
-}
+};
 
 export interface RunReport {
   readonly runId: string;
@@ -158,4 +159,25 @@ export function reportFromState(input: {
     sessionWorkMs: ran.map((job) => job.durationMs ?? 0),
     locate: input.locate,
   });
+}
+
+/** The dead letters that belong to the run (and poison ones that arrived while it ran). */
+export function deadLetterRows(
+  letters: readonly DeadLetter[],
+  runId: string,
+  since: number,
+): DeadLetterRow[] {
+  const rows: DeadLetterRow[] = [];
+  for (const letter of letters) {
+    const parsed = parseJobMessage(letter.body);
+    const ours = parsed.ok ? parsed.message.runId === runId : letter.at >= since;
+    if (!ours) continue;
+    rows.push({
+      messageId: letter.id,
+      ...(parsed.ok ? { jobKey: jobKey(parsed.message.issue) } : {}),
+      code: letter.code,
+      reason: letter.reason,
+    });
+  }
+  return rows;
 }

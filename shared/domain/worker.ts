@@ -1,29 +1,9 @@
 import type { BatchResponse, QueueRecord } from '../ports/queue.js';
 import { Attempt, decide, retryDelayFor } from './attempt.js';
-import { type JobMessage, JobMessageSchema, jobKey } from './job.js';
+import { type JobMessage, jobKey, parseJobMessage } from './job.js';
 import type { RecordResult, WorkerDeps } from './worker-deps.js';
 
 export type { RecordResult, WorkerDeps, WorkerEvent } from './worker-deps.js';
-
-export function parseJobMessage(
-  body: string,
-): { ok: true; message: JobMessage } | { ok: false; reason: string } {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch (error) {
-    return { ok: false, reason: `body is not JSON: ${(error as Error).message}` };
-  }
-  const parsed = JobMessageSchema.safeParse(json);
-  if (!parsed.success) {
-    const first = parsed.error.issues[0];
-    return {
-      ok: false,
-      reason: `body is not a job message: ${first?.path.join('.') || '(root)'}: ${first?.message}`,
-    };
-  }
-  return { ok: true, message: parsed.data };
-}
 
 /**
  * The life of one delivery of a job: parse, take the lease (with the first reservation),

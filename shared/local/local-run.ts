@@ -6,11 +6,9 @@ import { LocalQueue } from '../adapters/local-queue.js';
 import { planFor } from '../agents/simulate.js';
 import { type AgentConfig, DEFAULT_AGENT } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
-import { type Issue, jobKey, newRunId } from '../domain/job.js';
-import { buildReport, type DeadLetterRow, type RunReport } from '../domain/report.js';
+import { type Issue, newRunId } from '../domain/job.js';
+import { buildReport, deadLetterRows, type RunReport } from '../domain/report.js';
 import { type SendSummary, sendIssues } from '../domain/send.js';
-import { parseJobMessage } from '../domain/worker.js';
-import type { DeadLetter } from '../ports/queue.js';
 import type { StatePort } from '../ports/state.js';
 import { type DispatchEvent, Dispatcher } from './dispatcher.js';
 import { checkRunIntegrity, recordOutcome } from './integrity.js';
@@ -51,27 +49,6 @@ export interface LocalRunOptions {
 export type RunEvent =
   | { readonly type: 'run'; readonly runId: string; readonly resumed: boolean; readonly send: SendSummary }
   | { readonly type: 'tick'; readonly state: StatePort; readonly queue: LocalQueue; readonly runId: string };
-
-/** The dead letters that belong to the run (and poison ones that arrived while it ran). */
-export function deadLetterRows(
-  letters: readonly DeadLetter[],
-  runId: string,
-  since: number,
-): DeadLetterRow[] {
-  const rows: DeadLetterRow[] = [];
-  for (const letter of letters) {
-    const parsed = parseJobMessage(letter.body);
-    const ours = parsed.ok ? parsed.message.runId === runId : letter.at >= since;
-    if (!ours) continue;
-    rows.push({
-      messageId: letter.id,
-      ...(parsed.ok ? { jobKey: jobKey(parsed.message.issue) } : {}),
-      code: letter.code,
-      reason: letter.reason,
-    });
-  }
-  return rows;
-}
 
 /**
  * The work this session did on the run's jobs, for efficiency: each job's agent time in
