@@ -233,8 +233,15 @@ describe('scenarios: the invariants under fire', () => {
     repeated('6 throttling (30%)', async () => {
       let front: Awaited<ReturnType<typeof throttlingFront>> | undefined;
       const random = seededRandom(scenarioSeed(6), 'throttle');
+      // The SDK backs a throttled call off exponentially from 500 ms, up to 20 s a retry: with
+      // 12 attempts one call can wait minutes. The lease and the visibility timeout are the
+      // stack's defaults (60 s; minutes), not the other scenarios' short ones: with a 30 s
+      // visibility timeout a call backed off that long let a second delivery take the job
+      // over (1 run in about 50), which is at-least-once working, not what this scenario is about.
       const h = await harness({
         maxAttempts: 12,
+        leaseMs: 60_000,
+        visibilityTimeoutMs: 900_000,
         endpoint: async (engine) => {
           front = await throttlingFront(engine, () => random() < 0.3);
           return front.endpoint;
@@ -243,12 +250,15 @@ describe('scenarios: the invariants under fire', () => {
       try {
         await h.send(issues(16));
         const { agent, runs } = countingAgent({ workMs: 2, costMicros: 1000 });
-        await h.drain({ workers: 4, agent });
+        await h.drain({ workers: 4, agent, invocationMs: 900_000, untilMs: 900_000 });
         const jobs = await h.state.listJobs(h.runId);
         const run = await h.state.getRun(h.runId);
         const stats = front?.stats() ?? { seen: 0, throttled: 0 };
-        expect(jobs.every((j) => j.status === 'DONE' && j.attempts === 1)).toBe(true);
-        expect([...runs.values()].every((n) => n === 1)).toBe(true);
+        const odd = jobs.filter((j) => j.status !== 'DONE' || j.attempts !== 1 || runs.get(j.jobKey) !== 1);
+        expect(
+          odd.map((j) => ({ ...j, agentRuns: runs.get(j.jobKey) })),
+          'jobs not DONE after one attempt and one agent run',
+        ).toEqual([]);
         expect(run).toMatchObject({ spentMicros: 16_000, reservedMicros: 0, abandonedMicros: 0 });
         // The front throttles each call with a chance of 30%: over ~130 calls, well above 15%.
         expect(stats.throttled / stats.seen).toBeGreaterThan(0.15);
