@@ -10,6 +10,7 @@ import { runLocal } from '../shared/local/local-run.js';
 import type { InvocationStats } from '../shared/local/protocol.js';
 import { openStateDir } from '../shared/local/state-dir.js';
 import { commandFlags } from './command.js';
+import { DYNAMODB_ITEM_UNITS_PER_SECOND, DYNAMODB_MAX_ITEM_BYTES, simulateLedgerLoad } from './ledger-sim.js';
 
 export const BENCH_HELP = `Usage: fanout bench [--quick] [--out DIR] [--prices FILE]
 
@@ -226,10 +227,24 @@ export async function benchCommand(
       `for ${statePerJob.toFixed(1)} writes a job, S3 $${cost.s3.toFixed(4)}); prices ${prices.region} ${prices.asOf}`,
   );
   out(
-    `AWS limit about ${maxJobsPerSecond} jobs/s per run: the run's budget item takes 2 writes a job (reserve, settle) ` +
-      `and one DynamoDB item takes ${prices.limits.dynamodbItemWritesPerSecond} writes/s; the worker-slot partition ` +
-      `(2 writes an invocation) is bound the same way`,
+    `AWS limit the worker-slot partition takes 2 writes an invocation and one DynamoDB item ` +
+      `${prices.limits.dynamodbItemWritesPerSecond} writes/s: at most about ${maxJobsPerSecond} invocations/s`,
   );
+
+  // The budget ledger at fleet scale, on a virtual clock: a model call every 5 s per worker,
+  // 4 s long, 6 a job; each call a reservation and a settlement on the run's one item.
+  const ledger = [10, 100, 1000].map((workers) =>
+    simulateLedgerLoad({ workers, callEveryMs: 5000, callMs: 4000, callsPerJob: 6, durationMs: 60_000 }),
+  );
+  for (const l of ledger) {
+    out(
+      `ledger    ${String(l.workers).padStart(4)} workers (a model call every 5 s each): the run item takes ` +
+        `${l.writesPerSecond.toFixed(0)} writes/s, peak ${l.peakUnitsPerSecond} write units/s ` +
+        `(limit ${DYNAMODB_ITEM_UNITS_PER_SECOND}), up to ${(l.peakItemBytes / 1024).toFixed(1)} KB ` +
+        `(limit ${DYNAMODB_MAX_ITEM_BYTES / 1024} KB)` +
+        (l.peakUnitsPerSecond > DYNAMODB_ITEM_UNITS_PER_SECOND ? ': OVER the per-item limit' : ''),
+    );
+  }
 
   const results = {
     at: new Date().toISOString(),
@@ -245,6 +260,7 @@ export async function benchCommand(
       maxJobsPerSecond,
       prices: { region: prices.region, asOf: prices.asOf },
     },
+    ledger,
     tookMs: Date.now() - started,
   };
   mkdirSync(outDir, { recursive: true });

@@ -22,6 +22,9 @@ describe('fanout bench --quick (as CI runs it: figures printed, not held to wall
     expect(results.scale[0]).toMatchObject({ jobs: 300, done: 300, once: true });
     expect(results.aws.per1000JobsUsd).toBeGreaterThan(0);
     expect(results.aws.maxJobsPerSecond).toBe(500);
+    // Today's ledger at 10, 100 and 1,000 workers: one item, growing with the open reservations.
+    expect(results.ledger.map((l: { workers: number }) => l.workers)).toEqual([10, 100, 1000]);
+    expect(results.ledger[2].peakItemBytes).toBeGreaterThan(results.ledger[0].peakItemBytes * 50);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/<svg[\s\S]*speedup[\s\S]*efficiency/);
   }, 120_000);
 });
