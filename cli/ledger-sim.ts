@@ -57,7 +57,8 @@ export function simulateLedgerLoad(options: LedgerLoadOptions): LedgerLoad {
       events.push({ at: at + options.callMs, kind: 'settle', id });
     }
   }
-  events.sort((a, b) => a.at - b.at || (a.kind === 'settle' ? -1 : 1));
+  // At one instant a settlement goes first: the call that ends frees its bytes before the next begins.
+  events.sort((a, b) => a.at - b.at || (a.kind === b.kind ? 0 : a.kind === 'settle' ? -1 : 1));
   let size = base;
   let peakItemBytes = base;
   let writes = 0;

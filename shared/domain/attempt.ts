@@ -159,21 +159,21 @@ export class Attempt {
     const { deps } = this;
     const maxRunTimeMs = deps.maxRunTimeMs ?? MAX_RUN_TIME_MS;
     const ranMs = deps.clock() - this.firstStartedAt;
-    const work: Work =
-      ranMs > maxRunTimeMs
-        ? {
-            durationMs: 0,
-            costMicros: this.ledger.closeAttempt(),
-            continued: false,
-            error: new FanoutError(
-              'RUN_TIME_EXCEEDED',
-              `the job has run for ${Math.round(ranMs / 1000)}s across its invocations, over its limit of ${Math.round(maxRunTimeMs / 1000)}s`,
-            ),
-          }
-        : await (async () => {
-            await deps.beforeJob?.();
-            return this.runAgent(agent);
-          })();
+    let work: Work;
+    if (ranMs > maxRunTimeMs) {
+      work = {
+        durationMs: 0,
+        costMicros: this.ledger.closeAttempt(),
+        continued: false,
+        error: new FanoutError(
+          'RUN_TIME_EXCEEDED',
+          `the job has run for ${Math.round(ranMs / 1000)}s across its invocations, over its limit of ${Math.round(maxRunTimeMs / 1000)}s`,
+        ),
+      };
+    } else {
+      await deps.beforeJob?.();
+      work = await this.runAgent(agent);
+    }
     // Every attempt's spend is reported, whatever becomes of it, so metrics miss no dollar.
     if (work.costMicros > 0) {
       deps.onEvent?.({ type: 'spent', jobKey: this.lease.jobKey, costMicros: work.costMicros });

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LocalQueue } from '../adapters/local-queue.js';
 import { FanoutError } from '../domain/errors.js';
 import type { QueueAdmin } from '../ports/queue.js';
 
@@ -76,12 +77,7 @@ export function remoteQueueAdmin(endpoint: string): QueueAdmin {
 }
 
 /** The admin port of a queue this process holds. */
-export function localQueueAdmin(queue: {
-  send: QueueAdmin['send'];
-  depth(): Awaited<ReturnType<QueueAdmin['depth']>>;
-  deadLetters(): Awaited<ReturnType<QueueAdmin['deadLetters']>>;
-  redrive(ids?: readonly string[]): number;
-}): QueueAdmin {
+export function localQueueAdmin(queue: LocalQueue): QueueAdmin {
   return {
     send: (entries) => queue.send(entries),
     depth: async () => queue.depth(),

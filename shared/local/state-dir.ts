@@ -25,6 +25,7 @@ import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
 import { LocalQueue } from '../adapters/local-queue.js';
 import { type AgentConfig, DEFAULT_AGENT } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
+import { sleep } from '../domain/sleep.js';
 import type { QueueAdmin } from '../ports/queue.js';
 import type { StatePort } from '../ports/state.js';
 import { localQueueAdmin, remoteQueueAdmin, serveQueueAdmin } from './live-routes.js';
@@ -110,7 +111,6 @@ export function adoptRun(stateDir: string, runId: string, budgetMicros?: number)
   });
 }
 
-/** Fails fast, before anything is written, when the state dir cannot hold a run. */
 /** File systems made by the kernel (/proc, /sys, ...): nothing can be kept there. */
 const VIRTUAL_FILE_SYSTEMS = new Set([
   0x9fa0 /* proc */, 0x62656572 /* sysfs */, 0x1cd1 /* devpts */, 0x64626720 /* debugfs */,
@@ -270,7 +270,7 @@ export async function openStateDir(
   const until = Date.now() + TRANSITION_WAIT_MS;
   let live = liveRun(stateDir);
   while (!live && runInTransition(stateDir) && Date.now() < until) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     live = liveRun(stateDir);
   }
   if (live && options.repair) {
