@@ -1,13 +1,20 @@
+import { homeShard } from '../shared/adapters/dynamo/run-ledger.js';
+import { LEDGER_SHARDS } from '../shared/adapters/dynamo/schema.js';
 import { reservationId } from '../shared/domain/ledger.js';
 
 /**
  * A virtual-clock simulation of the budget ledger's load on DynamoDB at fleet scale, for
  * `fanout bench`: N workers, each job a series of model calls, each call a reservation
- * (written before it) and a settlement (after it). Today's ledger keeps every open
- * reservation's id in the run's one item, so the item grows with the open reservations
- * and each write is billed by the item's size. DynamoDB's rules: a write costs one write
- * unit per KB of the larger of the item before and after it, one item (one partition
- * key's partition) takes at most 1,000 write units a second, and an item is at most 400 KB.
+ * (written before it) and a settlement (after it). DynamoDB's rules: a write costs one
+ * write unit per KB of the larger of the item before and after it, one item (one
+ * partition key's partition) takes at most 1,000 write units a second, and an item is at
+ * most 400 KB. Two designs:
+ *   single-item  the ledger before #13: every write on the run's one item, which keeps the
+ *                id of every open reservation (jobKey|owner|seq|amount|at, about 70 bytes)
+ *   sharded      today's (shared/adapters/dynamo/run-ledger.ts): a reservation and its
+ *                settlement are writes on one of LEDGER_SHARDS shard items (the same
+ *                placement as the adapter's), with today's short ids; a shard short of
+ *                credit takes a chunk from the run item's pool (a write on each)
  */
 export interface LedgerLoadOptions {
   readonly workers: number;
@@ -19,17 +26,20 @@ export interface LedgerLoadOptions {
   readonly callsPerJob: number;
   /** Virtual time simulated. */
   readonly durationMs: number;
-  /** The run item's size without reservation ids (budget, spent, reserved, keys, TTL). */
-  readonly baseItemBytes?: number;
+  readonly design?: 'single-item' | 'sharded';
+  readonly shards?: number;
 }
 
 export interface LedgerLoad {
   readonly workers: number;
+  readonly design: 'single-item' | 'sharded';
   /** Writes a second to the busiest item, averaged over the run. */
   readonly writesPerSecond: number;
   /** Write units a second to the busiest item, in its busiest second. */
   readonly peakUnitsPerSecond: number;
   readonly peakItemBytes: number;
+  /** Writes a second to the run item (its pool), averaged over the run: 0 for the single item, where every write is the run item's. */
+  readonly poolWritesPerSecond: number;
 }
 
 export const DYNAMODB_ITEM_UNITS_PER_SECOND = 1000;
@@ -38,45 +48,97 @@ export const DYNAMODB_MAX_ITEM_BYTES = 400 * 1024;
 /** Bytes a string set element adds to an item: its UTF-8 length (DynamoDB's item-size rule). */
 const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 
+/** The id the single-item ledger used: it named the job and owner in full. */
+const legacyReservationId = (jobKey: string, owner: string, sequence: number, amount: number, at: number) =>
+  [jobKey, owner, sequence, amount, at].join('|');
+
+const CALL_WORST_MICROS = 150_000;
+const CALL_ACTUAL_MICROS = 90_000;
+/** The items' sizes without reservation ids: keys, counters, TTL (the run item with 32 shards' g/r counters). */
+const SINGLE_ITEM_BASE_BYTES = 250;
+const SHARD_BASE_BYTES = 220;
+const POOL_BASE_BYTES = 900;
+
+interface ItemLoad {
+  size: number;
+  peak: number;
+  writes: number;
+  readonly unitsBySecond: Map<number, number>;
+}
+
+function write(item: ItemLoad, at: number, change: number): void {
+  const before = item.size;
+  item.size += change;
+  const second = Math.floor(at / 1000);
+  item.unitsBySecond.set(
+    second,
+    (item.unitsBySecond.get(second) ?? 0) + Math.ceil(Math.max(before, item.size) / 1024),
+  );
+  item.peak = Math.max(item.peak, item.size);
+  item.writes++;
+}
+
 export function simulateLedgerLoad(options: LedgerLoadOptions): LedgerLoad {
-  const base = options.baseItemBytes ?? 250;
-  type Event = { at: number; kind: 'reserve' | 'settle'; id: string };
+  const design = options.design ?? 'single-item';
+  const shards = design === 'sharded' ? (options.shards ?? LEDGER_SHARDS) : 1;
+  type Event = { at: number; kind: 'reserve' | 'settle'; id: string; shard: number };
   const events: Event[] = [];
   for (let w = 0; w < options.workers; w++) {
     // Workers start spread over one call period, as a fleet does once it is running.
     const offset = Math.floor((w * options.callEveryMs) / options.workers);
     for (let at = offset, call = 0; at < options.durationMs; at += options.callEveryMs, call++) {
-      const job = Math.floor(call / options.callsPerJob);
-      const id = reservationId(
-        { jobKey: `acme/service-${w % 50}#${10_000 + w * 100 + job}`, owner: `${crypto.randomUUID()}` },
-        (call % options.callsPerJob) + 1,
-        150_000,
-        1_764_000_000_000 + at,
-      );
-      events.push({ at, kind: 'reserve', id });
-      events.push({ at: at + options.callMs, kind: 'settle', id });
+      const jobKey = `acme/service-${w % 50}#${10_000 + w * 100 + Math.floor(call / options.callsPerJob)}`;
+      const owner = crypto.randomUUID();
+      const sequence = (call % options.callsPerJob) + 1;
+      const when = 1_764_000_000_000 + at;
+      const id =
+        design === 'sharded'
+          ? reservationId({ jobKey, owner }, sequence, CALL_WORST_MICROS, when)
+          : legacyReservationId(jobKey, owner, sequence, CALL_WORST_MICROS, when);
+      const shard = homeShard(id, shards);
+      events.push({ at, kind: 'reserve', id, shard });
+      events.push({ at: at + options.callMs, kind: 'settle', id, shard });
     }
   }
   // At one instant a settlement goes first: the call that ends frees its bytes before the next begins.
   events.sort((a, b) => a.at - b.at || (a.kind === b.kind ? 0 : a.kind === 'settle' ? -1 : 1));
-  let size = base;
-  let peakItemBytes = base;
-  let writes = 0;
-  const unitsBySecond = new Map<number, number>();
+  const item = (size: number): ItemLoad => ({ size, peak: size, writes: 0, unitsBySecond: new Map() });
+  const items = Array.from({ length: shards }, () =>
+    item(design === 'sharded' ? SHARD_BASE_BYTES : SINGLE_ITEM_BASE_BYTES),
+  );
+  const pool = item(POOL_BASE_BYTES);
+  // The sharded ledger's credit: a budget that the simulated calls do not exhaust.
+  const calls = events.length / 2;
+  let poolMicros = calls * CALL_WORST_MICROS * 2;
+  const available = new Array<number>(shards).fill(0);
   for (const event of events) {
     if (event.at >= options.durationMs) continue;
-    const before = size;
-    size += event.kind === 'reserve' ? bytes(event.id) : -bytes(event.id);
-    const units = Math.ceil(Math.max(before, size) / 1024);
-    const second = Math.floor(event.at / 1000);
-    unitsBySecond.set(second, (unitsBySecond.get(second) ?? 0) + units);
-    peakItemBytes = Math.max(peakItemBytes, size);
-    writes++;
+    const shard = items[event.shard] as ItemLoad;
+    if (event.kind === 'reserve') {
+      if (design === 'sharded' && (available[event.shard] ?? 0) < CALL_WORST_MICROS) {
+        // The adapter's refill: a chunk of a share of the pool, a write on the pool then on the shard.
+        const chunk = Math.max(CALL_WORST_MICROS, Math.floor(poolMicros / (4 * shards)));
+        poolMicros -= chunk;
+        available[event.shard] = (available[event.shard] ?? 0) + chunk;
+        write(pool, event.at, 0);
+        write(shard, event.at, 0);
+      }
+      available[event.shard] = (available[event.shard] ?? 0) - CALL_WORST_MICROS;
+      write(shard, event.at, bytes(event.id));
+    } else {
+      available[event.shard] = (available[event.shard] ?? 0) + CALL_WORST_MICROS - CALL_ACTUAL_MICROS;
+      write(shard, event.at, -bytes(event.id));
+    }
   }
+  const seconds = options.durationMs / 1000;
+  const all = design === 'sharded' ? [...items, pool] : items;
+  const busiest = all.reduce((a, b) => (b.writes > a.writes ? b : a));
   return {
     workers: options.workers,
-    writesPerSecond: writes / (options.durationMs / 1000),
-    peakUnitsPerSecond: Math.max(0, ...unitsBySecond.values()),
-    peakItemBytes,
+    design,
+    writesPerSecond: busiest.writes / seconds,
+    peakUnitsPerSecond: Math.max(0, ...all.flatMap((i) => [...i.unitsBySecond.values()])),
+    peakItemBytes: Math.max(...all.map((i) => i.peak)),
+    poolWritesPerSecond: pool.writes / seconds,
   };
 }

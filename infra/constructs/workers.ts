@@ -139,11 +139,13 @@ export class Workers extends Construct {
         Key.fromKeyArn(this, 'GitHubTokenKey', props.githubTokenKmsKeyArn).grantDecrypt(this.role);
       }
     }
-    // The state table: the two item calls the worker makes (DynamoState's lease, ledger and
-    // slot writes are UpdateItem; its reads GetItem). Nothing else: no scan, no delete.
+    // The state table: the item calls the worker makes (the lease, ledger and slot writes are
+    // UpdateItem; its reads GetItem, and BatchGetItem for the ledger's shards when a takeover
+    // looks for what a dead attempt left open or the budget's spare credit is gathered).
+    // Nothing else: no scan, no delete.
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        actions: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
         resources: [props.table.tableArn],
       }),
     );

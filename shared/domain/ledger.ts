@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { Logger, Reservation, Spend } from '../ports/agent.js';
-import type { RunLedger } from '../ports/state.js';
+import type { LedgerEntry, RunLedger } from '../ports/state.js';
 import { FanoutError } from './errors.js';
 import { sleep } from './sleep.js';
 
@@ -10,11 +11,17 @@ export interface LedgerHolder {
   readonly owner: string;
 }
 
+/** A short, fixed-length name for a job or an attempt in a reservation id. */
+function digest(text: string, chars: number): string {
+  return createHash('sha256').update(text).digest('base64url').slice(0, chars);
+}
+
 /**
- * A reservation's id names its job, the attempt (owner) that made it, its place in
- * that attempt, its amount and when it was made. A retried write is recognised as
- * the same reservation, and a later attempt can find and close what a crashed one
- * left open.
+ * A reservation's id names its job (60 bits of a digest of its key), the attempt (owner)
+ * that made it (36 bits), its place in that attempt, its amount and when it was made. A
+ * retried write is recognised as the same reservation, and a later attempt can find and
+ * close what a crashed one left open. Digests keep it under 52 bytes whatever the key's
+ * length, which bounds a ledger shard's size (shared/adapters/dynamo/schema.ts).
  */
 export function reservationId(
   holder: Omit<LedgerHolder, 'runId'>,
@@ -22,13 +29,13 @@ export function reservationId(
   amountMicros: number,
   at: number,
 ) {
-  return [holder.jobKey, holder.owner.replaceAll('|', '/'), sequence, amountMicros, at].join('|');
+  return [digest(holder.jobKey, 10), digest(holder.owner, 6), sequence, amountMicros, at].join('.');
 }
 
 function parseReservationId(id: string) {
-  const [jobKey, owner, , amount, at, ...rest] = id.split('|');
-  if (jobKey === undefined || at === undefined || rest.length > 0) return undefined;
-  return { jobKey, owner, amountMicros: Number(amount), at: Number(at) };
+  const [job, owner, , amount, at, ...rest] = id.split('.');
+  if (job === undefined || owner === undefined || at === undefined || rest.length > 0) return undefined;
+  return { job, owner, amountMicros: Number(amount), at: Number(at) };
 }
 
 /**
@@ -46,25 +53,33 @@ export async function reclaimAbandoned(
   logger: Logger,
 ): Promise<number> {
   let charged = 0;
-  const run = await state.getRun(holder.runId);
-  for (const id of run?.outstanding ?? []) {
-    const parsed = parseReservationId(id);
-    if (!parsed || parsed.jobKey !== holder.jobKey || parsed.owner === holder.owner) continue;
+  const job = digest(holder.jobKey, 10);
+  const owner = digest(holder.owner, 6);
+  for (const entry of await state.openReservations(holder.runId)) {
+    const parsed = parseReservationId(entry.id);
+    if (!parsed || parsed.job !== job || parsed.owner === owner) continue;
     if (now - parsed.at < minAgeMs) continue;
     const answer = await state.settle(
       holder.runId,
-      id,
+      entry,
       parsed.amountMicros,
       parsed.amountMicros,
       'abandoned',
     );
     if (answer === 'settled') charged += parsed.amountMicros;
-    logger.warn('closed a reservation left open by a crashed attempt', { jobKey: holder.jobKey, id, answer });
+    logger.warn('closed a reservation left open by a crashed attempt', {
+      jobKey: holder.jobKey,
+      id: entry.id,
+      answer,
+    });
   }
   return charged;
 }
 
-type Reserved = { ok: true; id: string } | { ok: false; error: unknown };
+type Reserved =
+  | { ok: true; entry: LedgerEntry }
+  /** `unspentMicros` with a budget refusal; none with 'busy' (try again) or a failed write. */
+  | { ok: false; error: unknown; busy?: true; unspentMicros?: number };
 
 const isBudgetRefusal = (error: unknown) => error instanceof FanoutError && error.code === 'BUDGET_EXHAUSTED';
 
@@ -93,32 +108,26 @@ export class AttemptLedger implements Spend {
     this.signal = signal;
   }
 
-  /**
-   * Whether a refused reservation may still be granted: the budget could cover it once the
-   * reservations other jobs hold are settled. Only when nothing is reserved and it still
-   * does not fit is the budget exhausted for it, so identical runs end with the same outcomes.
-   */
-  private async mayFitLater(amountMicros: number): Promise<boolean> {
-    // Not "nothing is reserved, so give up": the reservations may have settled between the
-    // refusal and this read, and then the amount fits now.
-    const run = await this.state.getRun(this.holder.runId);
-    if (!run) return false;
-    return run.budgetMicros - run.spentMicros - run.abandonedMicros >= amountMicros;
-  }
-
   private write(amountMicros: number): Promise<Reserved> {
     const id = reservationId(this.holder, ++this.sequence, amountMicros, this.clock());
     return this.state.reserve(this.holder.runId, id, amountMicros).then(
-      (answer): Reserved =>
-        answer === 'over-budget'
-          ? {
-              ok: false,
-              error: new FanoutError(
-                'BUDGET_EXHAUSTED',
-                `the run budget cannot cover ${amountMicros} micro-USD more`,
-              ),
-            }
-          : { ok: true, id },
+      (answer): Reserved => {
+        if (answer.kind === 'over-budget') {
+          const error = new FanoutError(
+            'BUDGET_EXHAUSTED',
+            `the run budget cannot cover ${amountMicros} micro-USD more`,
+          );
+          return { ok: false, error, unspentMicros: answer.unspentMicros };
+        }
+        if (answer.kind === 'busy') {
+          const error = new FanoutError(
+            'BUDGET_EXHAUSTED',
+            `the ledger could not place ${amountMicros} micro-USD yet (its shards are full or busy)`,
+          );
+          return { ok: false, error, busy: true };
+        }
+        return { ok: true, entry: { id, shard: answer.shard } };
+      },
       (error: unknown): Reserved => ({ ok: false, error }),
     );
   }
@@ -156,23 +165,26 @@ export class AttemptLedger implements Spend {
       !reserved.ok && isBudgetRefusal(reserved.error);
       waitMs = Math.min(1000, waitMs * 2)
     ) {
-      if (!(await this.mayFitLater(amountMicros))) break;
-      await sleep(waitMs, this.signal);
+      // Spent and abandoned only grow: once what is unspent cannot cover it, it never will.
+      if (!reserved.busy && (reserved.unspentMicros ?? 0) < amountMicros) break;
+      // With jitter, so that many refused workers do not all ask again at once.
+      await sleep(waitMs * (0.5 + Math.random()), this.signal);
       reserved = await this.write(amountMicros);
       held = amountMicros;
     }
     if (!reserved.ok) throw reserved.error;
-    const id = reserved.id;
+    const entry = reserved.entry;
     const reservation: Reservation = {
       amountMicros: held,
       settle: async (actualMicros: number) => {
         if (!this.open.delete(reservation)) return;
         this.spent += actualMicros;
-        this.writes.push(
-          this.state.settle(this.holder.runId, id, held, actualMicros).then((answer) => {
-            if (answer === 'settled') this.confirmed += actualMicros;
-          }),
-        );
+        const written = this.state.settle(this.holder.runId, entry, held, actualMicros).then((answer) => {
+          if (answer === 'settled') this.confirmed += actualMicros;
+        });
+        // Its failure is the attempt's to see, in flushed(): not an unhandled rejection before then.
+        written.catch(() => undefined);
+        this.writes.push(written);
       },
     };
     this.open.add(reservation);
@@ -181,7 +193,7 @@ export class AttemptLedger implements Spend {
 
   private async releaseEarly(early: NonNullable<AttemptLedger['early']>): Promise<void> {
     const reserved = await early.answer;
-    if (reserved.ok) await this.state.settle(this.holder.runId, reserved.id, early.amountMicros, 0);
+    if (reserved.ok) await this.state.settle(this.holder.runId, reserved.entry, early.amountMicros, 0);
   }
 
   /** Gives back an early reservation the agent never received: nothing can have been spent on it. */
@@ -193,7 +205,11 @@ export class AttemptLedger implements Spend {
 
   /** Settles what the agent left open at its whole amount (it may have been spent) and returns the attempt's cost. */
   closeAttempt(): number {
-    if (this.early) this.writes.push(this.releaseUnused());
+    if (this.early) {
+      const released = this.releaseUnused();
+      released.catch(() => undefined); // seen in flushed()
+      this.writes.push(released);
+    }
     for (const reservation of [...this.open]) void reservation.settle(reservation.amountMicros);
     return this.spent;
   }

@@ -100,7 +100,7 @@ async function warmUp(state: StatePort): Promise<void> {
   for (let i = 0; i < 3; i++) {
     await state.getRun('warm-up');
     await state.renewLease(lease, Date.now(), 1);
-    await state.settle('warm-up', 'warm-up', 0, 0);
+    await state.settle('warm-up', { id: 'warm-up', shard: 0 }, 0, 0);
     await state.finishJob(
       lease,
       { status: 'DONE', worker: 'warm-up', durationMs: 0, costMicros: 0 },

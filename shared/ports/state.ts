@@ -11,13 +11,39 @@ export interface RunRecord {
   /** Reservations of crashed attempts, charged in full because they may have been spent. */
   readonly abandonedMicros: number;
   readonly reservedMicros: number;
-  /** Ids of the reservations not yet settled. */
-  readonly outstanding: readonly string[];
+  /** How many reservations are not yet settled. */
+  readonly openReservations: number;
   /** budget - spent - abandoned - reserved; a reservation is granted only while this stays >= 0. */
   readonly availableMicros: number;
   readonly jobCount: number;
   readonly createdAt: number;
+  /**
+   * Whether the totals are one instant's: the ledger is several items, and a read of them all
+   * is a snapshot only when no write landed between two reads of every item (DynamoDB has no
+   * snapshot read without transactions). False under a steady stream of writes: then each
+   * item is exact and the totals are a sum over a few milliseconds.
+   */
+  readonly consistent: boolean;
 }
+
+/** Where a reservation is held: its id and the ledger shard that holds it. */
+export interface LedgerEntry {
+  readonly id: string;
+  readonly shard: number;
+}
+
+export type ReserveAnswer =
+  | { readonly kind: 'reserved' | 'duplicate'; readonly shard: number }
+  | {
+      readonly kind: 'over-budget';
+      /**
+       * budget - spent - abandoned as the refusal saw it: when the amount fits in it, the
+       * reservations now held may settle below their worst case and leave room for it.
+       */
+      readonly unspentMicros: number;
+    }
+  /** Every shard holds its most open reservations, or the credit moved under this call too often: ask again shortly. */
+  | { readonly kind: 'busy' };
 
 export interface JobRecord {
   readonly runId: string;
@@ -88,26 +114,33 @@ export interface JobOutcome {
 
 /** Runs and the budget ledger. */
 export interface RunLedger {
-  createRun(run: { runId: string; budgetMicros: number; createdAt: number }): Promise<'created' | 'exists'>;
+  createRun(run: {
+    runId: string;
+    budgetMicros: number;
+    createdAt: number;
+    /** Budget shards (items the reservations spread over); the adapter's default when absent. */
+    ledgerShards?: number;
+  }): Promise<'created' | 'exists'>;
   getRun(runId: string): Promise<RunRecord | undefined>;
   /** Runs, newest first. */
   listRuns(limit: number): Promise<RunRecord[]>;
   /** Adds to the run's job count once all of a send's jobs are registered. */
   addJobCount(runId: string, count: number): Promise<void>;
-  /** Reserves against the run budget: granted only if spent + reserved stays within it. */
-  reserve(
-    runId: string,
-    reservationId: string,
-    amountMicros: number,
-  ): Promise<'reserved' | 'over-budget' | 'duplicate'>;
+  /**
+   * Reserves against the run budget: granted only if spent + reserved stays within it.
+   * 'over-budget' only when the budget as a whole (not one shard of it) cannot cover it.
+   */
+  reserve(runId: string, reservationId: string, amountMicros: number): Promise<ReserveAnswer>;
   /** Turns a reservation into spend (or abandoned spend). Idempotent: settling twice counts once. */
   settle(
     runId: string,
-    reservationId: string,
+    entry: LedgerEntry,
     reservedMicros: number,
     actualMicros: number,
     kind?: 'spent' | 'abandoned',
   ): Promise<'settled' | 'already-settled'>;
+  /** The reservations not yet settled, for closing those that crashed attempts left open. */
+  openReservations(runId: string): Promise<LedgerEntry[]>;
 }
 
 /** Jobs, their leases (with the fencing token) and their outcomes. */

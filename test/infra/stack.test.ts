@@ -129,7 +129,11 @@ describe('least privilege', () => {
 
   it('grants the table only the item calls the worker makes', () => {
     const dynamo = statements(template).filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
-    expect(dynamo.flatMap((s) => s.Action)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    expect(dynamo.flatMap((s) => s.Action)).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+    ]);
   });
 });
 

@@ -36,15 +36,19 @@ describe('the DynamoDB adapter on behaviour real DynamoDB has', () => {
     try {
       await state.createRun({ runId: 'throttled', budgetMicros: 100_000, createdAt: 0 });
       for (let i = 0; i < 10; i++) {
-        expect(await state.reserve('throttled', `j#${i}|o|1|1000|0`, 1000)).toBe('reserved');
-        expect(await state.settle('throttled', `j#${i}|o|1|1000|0`, 1000, 600)).toBe('settled');
+        const answer = await state.reserve('throttled', `j${i}.o.1.1000.0`, 1000);
+        expect(answer.kind).toBe('reserved');
+        if (answer.kind !== 'reserved') continue;
+        const entry = { id: `j${i}.o.1.1000.0`, shard: answer.shard };
+        expect(await state.settle('throttled', entry, 1000, 600)).toBe('settled');
       }
       expect(front.stats().throttled).toBeGreaterThan(5);
       expect(await fx.state.getRun('throttled')).toMatchObject({
         spentMicros: 6000,
         reservedMicros: 0,
         availableMicros: 94_000,
-        outstanding: [],
+        openReservations: 0,
+        consistent: true,
       });
     } finally {
       client.destroy();

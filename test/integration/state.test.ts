@@ -88,19 +88,24 @@ describe('budget ledger on dynalite', () => {
   it('grants 7 of 20 concurrent reservations against a budget that fits 7', async () => {
     await fx.state.createRun({ runId: 'budget-7', budgetMicros: 7_000, createdAt: 0 });
     const answers = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => fx.state.reserve('budget-7', `job#${i}|1|1`, 1_000)),
+      Array.from({ length: 20 }, (_, i) => fx.state.reserve('budget-7', `job${i}.1.1`, 1_000)),
     );
-    expect(answers.filter((a) => a === 'reserved')).toHaveLength(7);
-    expect(answers.filter((a) => a === 'over-budget')).toHaveLength(13);
+    expect(answers.filter((a) => a.kind === 'reserved')).toHaveLength(7);
+    expect(answers.filter((a) => a.kind === 'over-budget')).toHaveLength(13);
     const run = await fx.state.getRun('budget-7');
     expect(run).toMatchObject({ reservedMicros: 7_000, spentMicros: 0, availableMicros: 0 });
   });
 
   it('counts a settlement once, however often it is retried', async () => {
     await fx.state.createRun({ runId: 'settle', budgetMicros: 10_000, createdAt: 0 });
-    expect(await fx.state.reserve('settle', 'j|1|1', 4_000)).toBe('reserved');
-    expect(await fx.state.reserve('settle', 'j|1|1', 4_000)).toBe('duplicate');
-    const answers = await Promise.all([1, 2, 3].map(() => fx.state.settle('settle', 'j|1|1', 4_000, 2_500)));
+    const first = await fx.state.reserve('settle', 'j.1.1', 4_000);
+    if (first.kind !== 'reserved') throw new Error(`expected reserved, got ${first.kind}`);
+    expect(await fx.state.reserve('settle', 'j.1.1', 4_000)).toEqual({
+      kind: 'duplicate',
+      shard: first.shard,
+    });
+    const entry = { id: 'j.1.1', shard: first.shard };
+    const answers = await Promise.all([1, 2, 3].map(() => fx.state.settle('settle', entry, 4_000, 2_500)));
     expect(answers.sort()).toEqual(['already-settled', 'already-settled', 'settled']);
     expect(await fx.state.getRun('settle')).toMatchObject({
       spentMicros: 2_500,
@@ -112,8 +117,8 @@ describe('budget ledger on dynalite', () => {
 
   it('refuses any reservation against a budget of zero', async () => {
     await fx.state.createRun({ runId: 'zero', budgetMicros: 0, createdAt: 0 });
-    expect(await fx.state.reserve('zero', 'j|1|1', 1)).toBe('over-budget');
-    expect(await fx.state.reserve('zero', 'j|1|2', 0)).toBe('reserved');
+    expect((await fx.state.reserve('zero', 'j.1.1', 1)).kind).toBe('over-budget');
+    expect((await fx.state.reserve('zero', 'j.1.2', 0)).kind).toBe('reserved');
   });
 });
 

@@ -271,13 +271,14 @@ describe('processBatch', () => {
 
     await processBatch(await queue.receive(1, 0), deps(queue, scriptedAgent({}, 1000)));
 
+    expect((await fx.state.openReservations('crashed')).map((entry) => entry.id)).toEqual([racing]);
     const [job] = await fx.state.listJobs('crashed');
     expect(job).toMatchObject({ status: 'DONE', attempts: 2, costMicros: 1000 });
     expect(await fx.state.getRun('crashed')).toMatchObject({
       spentMicros: 1000,
       abandonedMicros: 5000,
       reservedMicros: 700,
-      outstanding: [racing],
+      openReservations: 1,
       availableMicros: 1_000_000 - 6700,
     });
   });

@@ -117,7 +117,8 @@ describe('scenarios: the invariants under fire', () => {
           spentMicros: jobCosts + 1000 * settledByDead,
           abandonedMicros: 1000 * leftOpen,
           reservedMicros: 0,
-          outstanding: [],
+          openReservations: 0,
+          consistent: true,
         });
         for (const job of jobs) {
           const files = await h.workspaces

@@ -111,12 +111,13 @@ function requestsFor(
   switch (service) {
     case 'dynamodb': {
       const operation = target.split('.')[1] ?? '';
-      return [
-        {
-          action: `dynamodb:${operation}`,
-          resource: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${json().TableName}`,
-        },
-      ];
+      const table = (name: string) => `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${name}`;
+      // A batch call names its tables in RequestItems, and AWS authorizes it on each of them.
+      if (operation === 'BatchGetItem' || operation === 'BatchWriteItem') {
+        const tables = Object.keys((json() as unknown as { RequestItems?: object }).RequestItems ?? {});
+        return tables.map((name) => ({ action: `dynamodb:${operation}`, resource: table(name) }));
+      }
+      return [{ action: `dynamodb:${operation}`, resource: table(json().TableName) }];
     }
     case 'sqs': {
       const operation = target.split('.')[1] ?? '';

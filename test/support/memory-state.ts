@@ -5,6 +5,7 @@ import type {
   JobRecord,
   Lease,
   LeaseAnswer,
+  LedgerEntry,
   RunLedger,
   RunRecord,
   WorkerSlot,
@@ -37,7 +38,7 @@ export class MemoryState implements RunLedger, JobLeases, WorkerSlots {
 
   private view(run: MutableRun): RunRecord {
     const { outstandingSet, ...rest } = run;
-    return { ...rest, outstanding: [...outstandingSet] };
+    return { ...rest, openReservations: outstandingSet.size, consistent: true };
   }
 
   async createRun(run: { runId: string; budgetMicros: number; createdAt: number }) {
@@ -50,7 +51,8 @@ export class MemoryState implements RunLedger, JobLeases, WorkerSlots {
       reservedMicros: 0,
       availableMicros: run.budgetMicros,
       jobCount: 0,
-      outstanding: [],
+      openReservations: 0,
+      consistent: true,
       outstandingSet: new Set(),
     });
     return 'created' as const;
@@ -76,24 +78,33 @@ export class MemoryState implements RunLedger, JobLeases, WorkerSlots {
   async reserve(runId: string, reservationId: string, amountMicros: number) {
     this.calls.push('reserve');
     const run = this.run(runId);
-    if (run.outstandingSet.has(reservationId)) return 'duplicate' as const;
-    if (run.availableMicros < amountMicros) return 'over-budget' as const;
+    if (run.outstandingSet.has(reservationId)) return { kind: 'duplicate', shard: 0 } as const;
+    if (run.availableMicros < amountMicros) {
+      return {
+        kind: 'over-budget',
+        unspentMicros: run.budgetMicros - run.spentMicros - run.abandonedMicros,
+      } as const;
+    }
     run.availableMicros -= amountMicros;
     run.reservedMicros += amountMicros;
     run.outstandingSet.add(reservationId);
-    return 'reserved' as const;
+    return { kind: 'reserved', shard: 0 } as const;
+  }
+
+  async openReservations(runId: string): Promise<LedgerEntry[]> {
+    return [...this.run(runId).outstandingSet].map((id) => ({ id, shard: 0 }));
   }
 
   async settle(
     runId: string,
-    reservationId: string,
+    entry: LedgerEntry,
     reservedMicros: number,
     actualMicros: number,
     kind: 'spent' | 'abandoned' = 'spent',
   ) {
     this.calls.push('settle');
     const run = this.run(runId);
-    if (!run.outstandingSet.delete(reservationId)) return 'already-settled' as const;
+    if (!run.outstandingSet.delete(entry.id)) return 'already-settled' as const;
     run.availableMicros += reservedMicros - actualMicros;
     run.reservedMicros -= reservedMicros;
     if (kind === 'spent') run.spentMicros += actualMicros;
