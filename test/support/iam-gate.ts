@@ -117,7 +117,7 @@ function requestsFor(
         const tables = Object.keys((json() as unknown as { RequestItems?: object }).RequestItems ?? {});
         return tables.map((name) => ({ action: `dynamodb:${operation}`, resource: table(name) }));
       }
-      return [{ action: `dynamodb:${operation}`, resource: table(json().TableName) }];
+      return [{ action: `dynamodb:${operation}`, resource: table(String(json().TableName)) }];
     }
     case 'sqs': {
       const operation = target.split('.')[1] ?? '';
