@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startEmbeddedDynamo } from '../shared/adapters/embedded-dynamo.js';
 import { mockIssues } from '../shared/domain/job.js';
 import type { RunReport } from '../shared/domain/report.js';
 import { formatMs } from '../shared/domain/units.js';
@@ -10,6 +11,7 @@ import { runLocal } from '../shared/local/local-run.js';
 import type { InvocationStats } from '../shared/local/protocol.js';
 import { openStateDir } from '../shared/local/state-dir.js';
 import { commandFlags } from './command.js';
+import { raceLedger } from './ledger-race.js';
 import { DYNAMODB_ITEM_UNITS_PER_SECOND, DYNAMODB_MAX_ITEM_BYTES, simulateLedgerLoad } from './ledger-sim.js';
 
 export const BENCH_HELP = `Usage: fanout bench [--quick] [--out DIR] [--prices FILE]
@@ -25,6 +27,8 @@ prints the figures; writes DIR/results.json and DIR/report.html (charts).
   4 AWS cost  the infrastructure cost of 1,000 jobs on AWS from the counted calls and
               the price table (bench/aws-prices.json), and the highest job rate one
               run sustains before one DynamoDB item or partition is the limit
+  5 ledger    the budget ledger's items at 10, 100 and 1,000 workers (a simulation,
+              before and after #13), and its code raced by 200 workers on dynalite
 
   --quick      a reduced set, under a minute (what CI runs)
   --out DIR    where results go (default bench/out)
@@ -232,19 +236,53 @@ export async function benchCommand(
   );
 
   // The budget ledger at fleet scale, on a virtual clock: a model call every 5 s per worker,
-  // 4 s long, 6 a job; each call a reservation and a settlement on the run's one item.
-  const ledger = [10, 100, 1000].map((workers) =>
-    simulateLedgerLoad({ workers, callEveryMs: 5000, callMs: 4000, callsPerJob: 6, durationMs: 60_000 }),
+  // 4 s long, 6 a job; each call a reservation and a settlement. Before #13 every write was
+  // the run's one item's; now each is one of 32 shard items' (and now and then the pool's).
+  const ledger = (['single-item', 'sharded'] as const).flatMap((design) =>
+    [10, 100, 1000].map((workers) =>
+      simulateLedgerLoad({
+        workers,
+        callEveryMs: 5000,
+        callMs: 4000,
+        callsPerJob: 6,
+        durationMs: 60_000,
+        design,
+      }),
+    ),
   );
   for (const l of ledger) {
     out(
-      `ledger    ${String(l.workers).padStart(4)} workers (a model call every 5 s each): the run item takes ` +
-        `${l.writesPerSecond.toFixed(0)} writes/s, peak ${l.peakUnitsPerSecond} write units/s ` +
-        `(limit ${DYNAMODB_ITEM_UNITS_PER_SECOND}), up to ${(l.peakItemBytes / 1024).toFixed(1)} KB ` +
-        `(limit ${DYNAMODB_MAX_ITEM_BYTES / 1024} KB)` +
+      `ledger    ${l.design === 'sharded' ? 'now   ' : 'before'} ${String(l.workers).padStart(4)} workers ` +
+        `(a model call every 5 s each): busiest item ${l.writesPerSecond.toFixed(1)} writes/s, ` +
+        `peak ${l.peakUnitsPerSecond} write units/s (limit ${DYNAMODB_ITEM_UNITS_PER_SECOND}), ` +
+        `largest item ${(l.peakItemBytes / 1024).toFixed(1)} KB (limit ${DYNAMODB_MAX_ITEM_BYTES / 1024} KB)` +
+        (l.design === 'sharded' ? `, pool ${l.poolWritesPerSecond.toFixed(1)} writes/s` : '') +
         (l.peakUnitsPerSecond > DYNAMODB_ITEM_UNITS_PER_SECOND ? ': OVER the per-item limit' : ''),
     );
   }
+  // The same ledger code raced on the embedded engine, with crashes injected at its writes.
+  const raceEngine = await startEmbeddedDynamo();
+  const raceJobs = quick ? 100 : 400;
+  // Each job 3 calls of 300..1,000 micro-USD (650 on average): the budget fits a tenth of the work.
+  const raceBudget = Math.round((raceJobs * 3 * 650) / 10);
+  const race = await raceLedger({
+    endpoint: raceEngine.endpoint,
+    workers: quick ? 50 : 200,
+    jobs: raceJobs,
+    callsPerJob: 3,
+    worstMicros: 1000,
+    budgetMicros: raceBudget,
+    crashChance: 0.02,
+    seed: 13,
+  }).finally(() => raceEngine.close());
+  out(
+    `ledger    race ${quick ? 50 : 200} workers on dynalite, budget for a tenth of the work, ` +
+      `${race.crashes.before + race.crashes.after} crashes at its writes: most committed ${race.maxCommittedMicros} of ` +
+      `${raceBudget} micro-USD (${race.consistentSamples} snapshots), ${race.violations.length} violations, ` +
+      `${race.final.open} reservations open at the end, ledger ${race.final.spentMicros + race.final.abandonedMicros} = ` +
+      `jobs ${race.jobsMicros} + settled by the dead ${race.deadSettledMicros}, left ${raceBudget - race.final.spentMicros - race.final.abandonedMicros}; ` +
+      `busiest item ${race.busiestItemWrites} of ${race.ledgerWrites} writes, largest ${race.maxItemBytes} bytes (${formatMs(race.tookMs)})`,
+  );
 
   const results = {
     at: new Date().toISOString(),
@@ -261,6 +299,7 @@ export async function benchCommand(
       prices: { region: prices.region, asOf: prices.asOf },
     },
     ledger,
+    ledgerRace: race,
     tookMs: Date.now() - started,
   };
   mkdirSync(outDir, { recursive: true });

@@ -75,6 +75,8 @@ export async function sendIssues(
     /** The budget was asked for (a flag), not a default: an existing run with another budget is refused. */
     readonly budgetGiven?: boolean;
     readonly agent?: AgentConfig;
+    /** Budget shards for a new run (the ledger's default when absent). */
+    readonly ledgerShards?: number;
   },
   deps: SendDeps,
   options: {
@@ -118,8 +120,12 @@ export async function sendIssues(
   }
 
   const runCreated =
-    (await state.createRun({ runId: run.runId, budgetMicros: run.budgetMicros, createdAt: now })) ===
-    'created';
+    (await state.createRun({
+      runId: run.runId,
+      budgetMicros: run.budgetMicros,
+      createdAt: now,
+      ...(run.ledgerShards ? { ledgerShards: run.ledgerShards } : {}),
+    })) === 'created';
   const existing = runCreated ? undefined : await state.getRun(run.runId);
   if (existing && run.budgetGiven) {
     // A run's budget is set once: a different one asked for later is refused, never silently dropped.

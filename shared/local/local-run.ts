@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dynamoState, ensureTable } from '../adapters/dynamo/index.js';
+import { LEDGER_SHARDS } from '../adapters/dynamo/schema.js';
 import { embeddedDynamoClient } from '../adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
 import { LocalQueue } from '../adapters/local-queue.js';
@@ -122,7 +123,14 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
     }
     const send = await sendIssues(
       options.issues,
-      { runId, budgetMicros: options.budgetMicros, ...(options.budgetGiven ? { budgetGiven: true } : {}) },
+      {
+        runId,
+        budgetMicros: options.budgetMicros,
+        ...(options.budgetGiven ? { budgetGiven: true } : {}),
+        // The engine here has no per-item limit: a shard per 16 workers spreads the writes
+        // enough, and a small fleet does not pay for filling 32 shards with credit.
+        ledgerShards: Math.min(LEDGER_SHARDS, Math.ceil(options.workers / 16)),
+      },
       { state, queue, workspaces, clock: Date.now },
       { keepMessages: true },
     );

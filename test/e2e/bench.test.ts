@@ -22,9 +22,23 @@ describe('fanout bench --quick (as CI runs it: figures printed, not held to wall
     expect(results.scale[0]).toMatchObject({ jobs: 300, done: 300, once: true });
     expect(results.aws.per1000JobsUsd).toBeGreaterThan(0);
     expect(results.aws.maxJobsPerSecond).toBe(500);
-    // Today's ledger at 10, 100 and 1,000 workers: one item, growing with the open reservations.
-    expect(results.ledger.map((l: { workers: number }) => l.workers)).toEqual([10, 100, 1000]);
-    expect(results.ledger[2].peakItemBytes).toBeGreaterThan(results.ledger[0].peakItemBytes * 50);
+    // The ledger at 10, 100 and 1,000 workers: before, one item growing with the open
+    // reservations; now 32 shard items, each under 4 KB and 300 write units a second.
+    type Load = { workers: number; design: string; peakItemBytes: number; peakUnitsPerSecond: number };
+    const loads = results.ledger as Load[];
+    expect(loads.map((l) => `${l.design} ${l.workers}`)).toEqual(
+      ['single-item', 'sharded'].flatMap((d) => [10, 100, 1000].map((w) => `${d} ${w}`)),
+    );
+    expect(loads[2]?.peakItemBytes).toBeGreaterThan((loads[0]?.peakItemBytes ?? 0) * 50);
+    expect(loads[5]?.peakItemBytes).toBeLessThan(4096);
+    expect(loads[5]?.peakUnitsPerSecond).toBeLessThan(300);
+    // The engine race: within the budget, nothing left open, every micro-dollar accounted for.
+    const race = results.ledgerRace;
+    expect(race.violations).toEqual([]);
+    expect(race.final.open).toBe(0);
+    expect(race.final.spentMicros + race.final.abandonedMicros).toBe(
+      race.jobsMicros + race.deadSettledMicros,
+    );
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/<svg[\s\S]*speedup[\s\S]*efficiency/);
   }, 120_000);
 });

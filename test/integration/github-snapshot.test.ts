@@ -89,8 +89,10 @@ describe('repository snapshot from a GitHub tarball', () => {
       await expect(fetchSnapshot('acme/endless', ws, { baseUrl, maxBytes: 2_000_000 })).rejects.toMatchObject(
         { code: 'AGENT_FAILED', message: expect.stringMatching(/larger than a snapshot may be/) },
       );
-      // Cut off within a few MB of the cap, not after reading the whole archive.
-      expect(sent).toBeLessThan(64);
+      // Cut off while it streams, not after the whole 4 GB: zeros compress a thousandfold, so
+      // the socket's buffers alone hold tens of MB of them, and more on a loaded machine
+      // (70 MB seen once in CI beside other tests; usually under 64).
+      expect(sent).toBeLessThan(512);
       expect(await ws.list()).toEqual([]);
     } finally {
       server.closeAllConnections();

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RESERVATION_ID_MAX_BYTES } from '../../shared/adapters/dynamo/schema.js';
 import { FanoutError } from '../../shared/domain/errors.js';
 import { LeaseKeeper } from '../../shared/domain/lease.js';
 import { AttemptLedger, reclaimAbandoned, reservationId } from '../../shared/domain/ledger.js';
@@ -12,6 +13,23 @@ async function withRun(budgetMicros: number) {
   await state.createRun({ runId: 'r', budgetMicros, createdAt: 0 });
   return state;
 }
+
+describe('reservation ids', () => {
+  it('stay within the bytes a ledger shard counts on, whatever the job key and owner', () => {
+    const longest = reservationId(
+      { jobKey: `${'o'.repeat(39)}/${'r'.repeat(100)}#${'9'.repeat(12)}`, owner: 'x'.repeat(500) },
+      99_999,
+      10 ** 12, // a million dollars, in micro-USD
+      9_999_999_999_999, // the year 2286, in epoch ms
+    );
+    expect(Buffer.byteLength(longest)).toBeLessThanOrEqual(RESERVATION_ID_MAX_BYTES);
+    // Different jobs and owners give different ids; the same give the same.
+    const a = reservationId({ jobKey: 'a/b#1', owner: 'o1' }, 1, 5, 7);
+    expect(reservationId({ jobKey: 'a/b#1', owner: 'o1' }, 1, 5, 7)).toBe(a);
+    expect(reservationId({ jobKey: 'a/b#2', owner: 'o1' }, 1, 5, 7)).not.toBe(a);
+    expect(reservationId({ jobKey: 'a/b#1', owner: 'o2' }, 1, 5, 7)).not.toBe(a);
+  });
+});
 
 describe('the attempt ledger, on in-memory state', () => {
   it('hands the early reservation to the first reserve, and settles the rest of it back', async () => {
