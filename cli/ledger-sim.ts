@@ -1,6 +1,7 @@
 import { homeShard } from '../shared/adapters/dynamo/run-ledger.js';
 import { LEDGER_SHARDS } from '../shared/adapters/dynamo/schema.js';
 import { reservationId } from '../shared/domain/ledger.js';
+import { seededRandom } from '../shared/domain/random.js';
 
 /**
  * A virtual-clock simulation of the budget ledger's load on DynamoDB at fleet scale, for
@@ -59,6 +60,12 @@ const SINGLE_ITEM_BASE_BYTES = 250;
 const SHARD_BASE_BYTES = 220;
 const POOL_BASE_BYTES = 900;
 
+function uuidLike(n: number): string {
+  const next = seededRandom(n, 'ledger-sim');
+  const hex = Array.from({ length: 32 }, () => Math.floor(next() * 16).toString(16)).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 interface ItemLoad {
   size: number;
   peak: number;
@@ -88,7 +95,8 @@ export function simulateLedgerLoad(options: LedgerLoadOptions): LedgerLoad {
     const offset = Math.floor((w * options.callEveryMs) / options.workers);
     for (let at = offset, call = 0; at < options.durationMs; at += options.callEveryMs, call++) {
       const jobKey = `acme/service-${w % 50}#${10_000 + w * 100 + Math.floor(call / options.callsPerJob)}`;
-      const owner = crypto.randomUUID();
+      // An invocation's id is a UUID (36 characters): a fixed one per worker and call, so the figures repeat.
+      const owner = uuidLike(w * 100_003 + call);
       const sequence = (call % options.callsPerJob) + 1;
       const when = 1_764_000_000_000 + at;
       const id =

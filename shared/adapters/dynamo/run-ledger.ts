@@ -109,6 +109,13 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
     createdAt: number;
     ledgerShards?: number;
   }): Promise<'created' | 'exists'> {
+    const shards = run.ledgerShards ?? LEDGER_SHARDS;
+    // Every shard starts with a first chunk, so that the first reservations are one write each
+    // rather than a move of credit each: given by the run item as it is created, received by
+    // each shard just after (a crash between leaves it in transit, for the first refill to finish).
+    const chunk = Math.floor(run.budgetMicros / (4 * shards));
+    const given: Record<string, number> = {};
+    for (let k = 0; k < shards && chunk > 0; k++) given[`g${k}`] = chunk;
     const created = await this.conditional(() =>
       this.doc.send(
         new PutCommand({
@@ -117,8 +124,9 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
             ...runItemKey(run.runId),
             runId: run.runId,
             budgetMicros: run.budgetMicros,
-            poolMicros: run.budgetMicros,
-            ledgerShards: run.ledgerShards ?? LEDGER_SHARDS,
+            poolMicros: run.budgetMicros - Object.keys(given).length * chunk,
+            ledgerShards: shards,
+            ...given,
             jobCount: 0,
             createdAt: run.createdAt,
             version: 0,
@@ -128,6 +136,10 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
         }),
       ),
     );
+    if (created && chunk > 0) {
+      const ttl = this.ttl(run.createdAt);
+      await Promise.all(Object.keys(given).map((_, k) => this.catchUpShard(run.runId, ttl, k, chunk)));
+    }
     if (created) {
       // A small index so that `fanout status` can find the newest run without a scan.
       await this.call(() =>
@@ -386,7 +398,7 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
       const given = pool.granted[k] ?? 0;
       if (given > shard.grantedMicros) {
         // Credit the pool gave this shard that has not reached it (a mover died, or is on its way).
-        await this.catchUpShard(runId, pool, k, given);
+        await this.catchUpShard(runId, this.ttl(pool.createdAt), k, given);
         return 'moved';
       }
       const needMicros = amountMicros - shard.availableMicros;
@@ -404,7 +416,7 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
           { ':c': chunk, ':zero': 0, ':one': 1 },
           { '#g': `g${k}` },
         );
-        if (moved) await this.catchUpShard(runId, pool, k, moved[`g${k}`] as number);
+        if (moved) await this.catchUpShard(runId, this.ttl(pool.createdAt), k, moved[`g${k}`] as number);
         return 'moved';
       }
       if (unspent !== undefined) return { unspentMicros: unspent };
@@ -420,7 +432,7 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
    * (what the pool says it gave), adding the difference to its credit. Each write is
    * conditioned on the `granted` it read, so the difference is added once, whoever writes it.
    */
-  private async catchUpShard(runId: string, pool: PoolItem, k: number, to: number): Promise<void> {
+  private async catchUpShard(runId: string, ttl: number, k: number, to: number): Promise<void> {
     for (let tries = 0; tries < MAX_ROUNDS; tries++) {
       const found = await this.readShard(runId, k);
       const from = found?.grantedMicros ?? 0;
@@ -438,7 +450,7 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
           ':from': from,
           ':zero': 0,
           ':one': 1,
-          ':ttl': this.ttl(pool.createdAt),
+          ':ttl': ttl,
         },
       );
       if (applied) return;
@@ -493,7 +505,7 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
     for (const shard of items.shards) {
       const k = shard.shard;
       if ((pool.granted[k] ?? 0) > shard.grantedMicros)
-        await this.catchUpShard(runId, pool, k, pool.granted[k] ?? 0);
+        await this.catchUpShard(runId, this.ttl(pool.createdAt), k, pool.granted[k] ?? 0);
       if (shard.returnedMicros > (pool.returned[k] ?? 0))
         await this.catchUpPool(runId, k, shard.returnedMicros);
       if (k === except) continue;
