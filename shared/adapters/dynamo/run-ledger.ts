@@ -137,8 +137,12 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
       ),
     );
     if (created && chunk > 0) {
+      // A first chunk that does not arrive (a throttled or failed write) is credit in transit,
+      // which the first refill at that shard finishes: the run is created all the same.
       const ttl = this.ttl(run.createdAt);
-      await Promise.all(Object.keys(given).map((_, k) => this.catchUpShard(run.runId, ttl, k, chunk)));
+      await Promise.all(
+        Object.keys(given).map((_, k) => this.catchUpShard(run.runId, ttl, k, chunk).catch(() => undefined)),
+      );
     }
     if (created) {
       // A small index so that `fanout status` can find the newest run without a scan.
