@@ -12,7 +12,12 @@ import type { InvocationStats } from '../shared/local/protocol.js';
 import { openStateDir } from '../shared/local/state-dir.js';
 import { commandFlags } from './command.js';
 import { raceLedger } from './ledger-race.js';
-import { DYNAMODB_ITEM_UNITS_PER_SECOND, DYNAMODB_MAX_ITEM_BYTES, simulateLedgerLoad } from './ledger-sim.js';
+import {
+  DYNAMODB_ITEM_UNITS_PER_SECOND,
+  DYNAMODB_MAX_ITEM_BYTES,
+  LLM_FLEET,
+  simulateLedgerLoad,
+} from './ledger-sim.js';
 
 export const BENCH_HELP = `Usage: fanout bench [--quick] [--out DIR] [--prices FILE]
 
@@ -239,16 +244,7 @@ export async function benchCommand(
   // 4 s long, 6 a job; each call a reservation and a settlement. Before #13 every write was
   // the run's one item's; now each is one of 32 shard items' (and now and then the pool's).
   const ledger = (['single-item', 'sharded'] as const).flatMap((design) =>
-    [10, 100, 1000].map((workers) =>
-      simulateLedgerLoad({
-        workers,
-        callEveryMs: 5000,
-        callMs: 4000,
-        callsPerJob: 6,
-        durationMs: 60_000,
-        design,
-      }),
-    ),
+    [10, 100, 1000].map((workers) => simulateLedgerLoad({ workers, design, ...LLM_FLEET })),
   );
   for (const l of ledger) {
     out(

@@ -43,6 +43,9 @@ export interface LedgerLoad {
   readonly poolWritesPerSecond: number;
 }
 
+/** The llm agent's fleet as the README's table has it: a call every 5 s per worker, 4 s long, 6 a job, a minute. */
+export const LLM_FLEET = { callEveryMs: 5000, callMs: 4000, callsPerJob: 6, durationMs: 60_000 } as const;
+
 export const DYNAMODB_ITEM_UNITS_PER_SECOND = 1000;
 export const DYNAMODB_MAX_ITEM_BYTES = 400 * 1024;
 

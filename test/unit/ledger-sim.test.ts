@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { simulateLedgerLoad } from '../../cli/ledger-sim.js';
+import { LLM_FLEET, simulateLedgerLoad } from '../../cli/ledger-sim.js';
 import { MAX_OPEN_PER_SHARD, RESERVATION_ID_MAX_BYTES } from '../../shared/adapters/dynamo/schema.js';
 
 const fleet = (workers: number, design: 'single-item' | 'sharded' = 'single-item') =>

@@ -547,31 +547,20 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
           ...(names ? { ExpressionAttributeNames: names } : {}),
         }),
       );
-      attributes = answer.Attributes;
+      attributes = answer.Attributes ?? {};
     });
     return applied ? attributes : undefined;
   }
 
   /** One conditional update: true when applied. */
-  private update(
+  private async update(
     key: Record<string, string>,
     update: string,
     condition: string,
     values: Record<string, unknown>,
     names?: Record<string, string>,
   ): Promise<boolean> {
-    return this.conditional(() =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: key,
-          UpdateExpression: update,
-          ConditionExpression: condition,
-          ExpressionAttributeValues: values,
-          ...(names ? { ExpressionAttributeNames: names } : {}),
-        }),
-      ),
-    );
+    return (await this.updateReturning(key, update, condition, values, names)) !== undefined;
   }
 }
 
