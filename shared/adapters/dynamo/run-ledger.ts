@@ -109,13 +109,6 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
     createdAt: number;
     ledgerShards?: number;
   }): Promise<'created' | 'exists'> {
-    const shards = run.ledgerShards ?? LEDGER_SHARDS;
-    // Every shard starts with a first chunk, so that the first reservations are one write each
-    // rather than a move of credit each: given by the run item as it is created, received by
-    // each shard just after (a crash between leaves it in transit, for the first refill to finish).
-    const chunk = Math.floor(run.budgetMicros / (4 * shards));
-    const given: Record<string, number> = {};
-    for (let k = 0; k < shards && chunk > 0; k++) given[`g${k}`] = chunk;
     const created = await this.conditional(() =>
       this.doc.send(
         new PutCommand({
@@ -124,9 +117,8 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
             ...runItemKey(run.runId),
             runId: run.runId,
             budgetMicros: run.budgetMicros,
-            poolMicros: run.budgetMicros - Object.keys(given).length * chunk,
-            ledgerShards: shards,
-            ...given,
+            poolMicros: run.budgetMicros,
+            ledgerShards: run.ledgerShards ?? LEDGER_SHARDS,
             jobCount: 0,
             createdAt: run.createdAt,
             version: 0,
@@ -136,14 +128,6 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
         }),
       ),
     );
-    if (created && chunk > 0) {
-      // A first chunk that does not arrive (a throttled or failed write) is credit in transit,
-      // which the first refill at that shard finishes: the run is created all the same.
-      const ttl = this.ttl(run.createdAt);
-      await Promise.all(
-        Object.keys(given).map((_, k) => this.catchUpShard(run.runId, ttl, k, chunk).catch(() => undefined)),
-      );
-    }
     if (created) {
       // A small index so that `fanout status` can find the newest run without a scan.
       await this.call(() =>
