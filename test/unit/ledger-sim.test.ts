@@ -3,14 +3,7 @@ import { LLM_FLEET, simulateLedgerLoad } from '../../cli/ledger-sim.js';
 import { MAX_OPEN_PER_SHARD, RESERVATION_ID_MAX_BYTES } from '../../shared/adapters/dynamo/schema.js';
 
 const fleet = (workers: number, design: 'single-item' | 'sharded' = 'single-item') =>
-  simulateLedgerLoad({
-    workers,
-    callEveryMs: 5000,
-    callMs: 4000,
-    callsPerJob: 6,
-    durationMs: 60_000,
-    design,
-  });
+  simulateLedgerLoad({ workers, design, ...LLM_FLEET });
 
 describe("the ledger's load at fleet scale (virtual clock)", () => {
   it('counts two writes a call on the one run item (the ledger before #13)', () => {
