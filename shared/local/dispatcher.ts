@@ -49,8 +49,12 @@ class WorkerProcess {
     logFd: number | 'ignore',
     private readonly emit: (event: DispatchEvent) => void,
   ) {
+    // `npm run profile` profiles every worker too (NODE_OPTIONS refuses --cpu-prof).
+    const profileDir = process.env.FANOUT_CPU_PROF_DIR;
     this.child = fork(WORKER.entry, [], {
-      execArgv: WORKER.execArgv,
+      execArgv: profileDir
+        ? [...WORKER.execArgv, '--cpu-prof', `--cpu-prof-dir=${profileDir}`]
+        : WORKER.execArgv,
       stdio: ['ignore', logFd, logFd, 'ipc'],
       serialization: 'advanced',
     });
