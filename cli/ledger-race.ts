@@ -1,7 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ensureTable } from '../shared/adapters/dynamo/index.js';
-import { DynamoRunLedger, inTransit, type LedgerItems } from '../shared/adapters/dynamo/run-ledger.js';
-import { MAX_OPEN_PER_SHARD } from '../shared/adapters/dynamo/schema.js';
+import {
+  DynamoRunLedger,
+  inTransit,
+  type LedgerItems,
+  ledgerTotals,
+  ledgerViolations,
+} from '../shared/adapters/dynamo/run-ledger.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import { AttemptLedger, reclaimAbandoned } from '../shared/domain/ledger.js';
 import { seededRandom } from '../shared/domain/random.js';
@@ -158,31 +163,12 @@ export async function raceLedger(options: LedgerRaceOptions): Promise<LedgerRace
   let maxItemBytes = 0;
   const check = (items: LedgerItems) => {
     samples++;
-    const { pool } = items;
-    if (pool.poolMicros < 0) violations.push(`pool below zero: ${pool.poolMicros}`);
-    for (const s of items.shards) {
-      maxItemBytes = Math.max(maxItemBytes, s.bytes);
-      const held = s.availableMicros + s.reservedMicros + s.spentMicros + s.abandonedMicros;
-      if (s.availableMicros < 0) violations.push(`shard ${s.shard} available below zero`);
-      if (held !== s.grantedMicros - s.returnedMicros)
-        violations.push(`shard ${s.shard} holds ${held}, was given ${s.grantedMicros - s.returnedMicros}`);
-      if (s.open.size > MAX_OPEN_PER_SHARD)
-        violations.push(`shard ${s.shard} holds ${s.open.size} open reservations`);
-    }
+    for (const s of items.shards) maxItemBytes = Math.max(maxItemBytes, s.bytes);
+    violations.push(...ledgerViolations(items, options.budgetMicros));
     if (!items.consistent) return;
     consistentSamples++;
-    const committed = items.shards.reduce(
-      (t, s) => t + s.spentMicros + s.reservedMicros + s.abandonedMicros,
-      0,
-    );
-    maxCommittedMicros = Math.max(maxCommittedMicros, committed);
-    if (committed > options.budgetMicros) violations.push(`spent + reserved ${committed} over the budget`);
-    const held = items.shards.reduce((t, s) => t + s.grantedMicros - s.returnedMicros, 0);
-    if (pool.poolMicros + held + inTransit(items) !== options.budgetMicros) {
-      violations.push(
-        `pool ${pool.poolMicros} + shards ${held} + in transit ${inTransit(items)} is not the budget`,
-      );
-    }
+    const { spentMicros, reservedMicros, abandonedMicros } = ledgerTotals(items.shards);
+    maxCommittedMicros = Math.max(maxCommittedMicros, spentMicros + reservedMicros + abandonedMicros);
   };
   const sampler = (async () => {
     while (working) {
@@ -245,8 +231,7 @@ export async function raceLedger(options: LedgerRaceOptions): Promise<LedgerRace
   }
   const items = await reader.readLedger(runId, 20);
   if (items) check(items);
-  const sum = (field: 'spentMicros' | 'abandonedMicros' | 'reservedMicros') =>
-    (items?.shards ?? []).reduce((t, s) => t + s[field], 0);
+  const totals = ledgerTotals(items?.shards ?? []);
   const result: LedgerRaceResult = {
     samples,
     consistentSamples,
@@ -257,10 +242,10 @@ export async function raceLedger(options: LedgerRaceOptions): Promise<LedgerRace
     done,
     refused,
     final: {
-      spentMicros: sum('spentMicros'),
-      abandonedMicros: sum('abandonedMicros'),
-      reservedMicros: sum('reservedMicros'),
-      open: (items?.shards ?? []).reduce((t, s) => t + s.open.size, 0),
+      spentMicros: totals.spentMicros,
+      abandonedMicros: totals.abandonedMicros,
+      reservedMicros: totals.reservedMicros,
+      open: totals.openReservations,
       inTransitMicros: items ? inTransit(items) : 0,
     },
     jobsMicros: [...jobCost.values()].reduce((a, b) => a + b, 0),

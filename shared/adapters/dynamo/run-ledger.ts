@@ -62,6 +62,54 @@ export function inTransit(items: LedgerItems): number {
   return micros;
 }
 
+/** What the shards hold together: what getRun reports, and the sums the checks use. */
+export function ledgerTotals(shards: readonly ShardItem[]) {
+  const totals = { spentMicros: 0, abandonedMicros: 0, reservedMicros: 0, openReservations: 0 };
+  for (const shard of shards) {
+    totals.spentMicros += shard.spentMicros;
+    totals.abandonedMicros += shard.abandonedMicros;
+    totals.reservedMicros += shard.reservedMicros;
+    totals.openReservations += shard.open.size;
+  }
+  return totals;
+}
+
+/**
+ * The ledger's rules, as broken in a read of its items (empty when none is): each item's
+ * own rules always, and, when the read is one instant's, the budget's (spent + reserved
+ * within it, and pool + shards + credit in transit equal to it).
+ */
+export function ledgerViolations(items: LedgerItems, budgetMicros: number): string[] {
+  const { pool, shards } = items;
+  const broken: string[] = [];
+  if (pool.poolMicros < 0) broken.push(`pool below zero: ${pool.poolMicros}`);
+  let held = 0;
+  for (const s of shards) {
+    const given = s.grantedMicros - s.returnedMicros;
+    const holds = s.availableMicros + s.reservedMicros + s.spentMicros + s.abandonedMicros;
+    if (s.availableMicros < 0) broken.push(`shard ${s.shard} available below zero`);
+    if (holds !== given) broken.push(`shard ${s.shard} holds ${holds}, was given ${given}`);
+    if (s.open.size > MAX_OPEN_PER_SHARD)
+      broken.push(`shard ${s.shard} holds ${s.open.size} open reservations`);
+    // A move's second write follows its first: a shard never has more than the pool says it gave.
+    if (s.grantedMicros > (pool.granted[s.shard] ?? 0))
+      broken.push(`shard ${s.shard} got more than it was given`);
+    if (s.returnedMicros < (pool.returned[s.shard] ?? 0))
+      broken.push(`pool got back more than shard ${s.shard} gave`);
+    held += given;
+  }
+  if (!items.consistent) return broken;
+  const { spentMicros, reservedMicros, abandonedMicros } = ledgerTotals(shards);
+  const committed = spentMicros + reservedMicros + abandonedMicros;
+  if (committed > budgetMicros) broken.push(`spent + reserved ${committed} over the budget ${budgetMicros}`);
+  if (pool.poolMicros + held + inTransit(items) !== budgetMicros) {
+    broken.push(
+      `pool ${pool.poolMicros} + shards ${held} + in transit ${inTransit(items)} is not the budget`,
+    );
+  }
+  return broken;
+}
+
 /** FNV-1a over the id: the shard a reservation is tried on first. */
 export function homeShard(id: string, shards: number): number {
   let h = 0x811c9dc5;
@@ -150,19 +198,13 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
   async getRun(runId: string): Promise<RunRecord | undefined> {
     const items = await this.readLedger(runId);
     if (!items) return undefined;
-    const { pool, shards } = items;
-    const sum = (field: 'spentMicros' | 'abandonedMicros' | 'reservedMicros') =>
-      shards.reduce((total, shard) => total + shard[field], 0);
-    const spentMicros = sum('spentMicros');
-    const abandonedMicros = sum('abandonedMicros');
-    const reservedMicros = sum('reservedMicros');
+    const { pool } = items;
+    const totals = ledgerTotals(items.shards);
+    const { spentMicros, abandonedMicros, reservedMicros } = totals;
     return {
       runId: pool.runId,
       budgetMicros: pool.budgetMicros,
-      spentMicros,
-      abandonedMicros,
-      reservedMicros,
-      openReservations: shards.reduce((total, shard) => total + shard.open.size, 0),
+      ...totals,
       availableMicros: pool.budgetMicros - spentMicros - abandonedMicros - reservedMicros,
       jobCount: pool.jobCount,
       createdAt: pool.createdAt,
@@ -486,10 +528,8 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
     if (roomy.length > 0) {
       return { elsewhere: (roomy[Math.floor(Math.random() * roomy.length)] as ShardItem).shard };
     }
-    const unspent = items.shards.reduce(
-      (left, shard) => left - shard.spentMicros - shard.abandonedMicros,
-      pool.budgetMicros,
-    );
+    const { spentMicros, abandonedMicros } = ledgerTotals(items.shards);
+    const unspent = pool.budgetMicros - spentMicros - abandonedMicros;
     for (const shard of items.shards) {
       const k = shard.shard;
       if ((pool.granted[k] ?? 0) > shard.grantedMicros)
