@@ -1,4 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ensureTable } from '../shared/adapters/dynamo/index.js';
 import {
   DynamoRunLedger,
@@ -7,6 +7,7 @@ import {
   ledgerTotals,
   ledgerViolations,
 } from '../shared/adapters/dynamo/run-ledger.js';
+import { embeddedDynamoClient } from '../shared/adapters/embedded-dynamo.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import { AttemptLedger, reclaimAbandoned } from '../shared/domain/ledger.js';
 import { seededRandom } from '../shared/domain/random.js';
@@ -87,13 +88,8 @@ export async function raceLedger(options: LedgerRaceOptions): Promise<LedgerRace
   const runId = `race-${options.seed}-${started}`;
   const random = seededRandom(options.seed, 'ledger-race');
   const clients: DynamoDBClient[] = [];
-  const client = (maxAttempts = 8) => {
-    const made = new DynamoDBClient({
-      endpoint: options.endpoint,
-      region: 'local',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts,
-    });
+  const client = () => {
+    const made = embeddedDynamoClient(options.endpoint, 8);
     clients.push(made);
     return made;
   };
