@@ -179,12 +179,11 @@ export class AttemptLedger implements Spend {
       settle: async (actualMicros: number) => {
         if (!this.open.delete(reservation)) return;
         this.spent += actualMicros;
-        const written = this.state.settle(this.holder.runId, entry, held, actualMicros).then((answer) => {
-          if (answer === 'settled') this.confirmed += actualMicros;
-        });
-        // Its failure is the attempt's to see, in flushed(): not an unhandled rejection before then.
-        written.catch(() => undefined);
-        this.writes.push(written);
+        this.track(
+          this.state.settle(this.holder.runId, entry, held, actualMicros).then((answer) => {
+            if (answer === 'settled') this.confirmed += actualMicros;
+          }),
+        );
       },
     };
     this.open.add(reservation);
@@ -205,13 +204,15 @@ export class AttemptLedger implements Spend {
 
   /** Settles what the agent left open at its whole amount (it may have been spent) and returns the attempt's cost. */
   closeAttempt(): number {
-    if (this.early) {
-      const released = this.releaseUnused();
-      released.catch(() => undefined); // seen in flushed()
-      this.writes.push(released);
-    }
+    if (this.early) this.track(this.releaseUnused());
     for (const reservation of [...this.open]) void reservation.settle(reservation.amountMicros);
     return this.spent;
+  }
+
+  /** A write in the background: its failure is the attempt's to see, in flushed(), not an unhandled rejection before then. */
+  private track(write: Promise<void>): void {
+    write.catch(() => undefined);
+    this.writes.push(write);
   }
 
   /** Resolves when every settlement is written; rejects if one failed. */
