@@ -76,8 +76,9 @@ export function ledgerTotals(shards: readonly ShardItem[]) {
 
 /**
  * The ledger's rules, as broken in a read of its items (empty when none is): each item's
- * own rules always, and, when the read is one instant's, the budget's (spent + reserved
- * within it, and pool + shards + credit in transit equal to it).
+ * own rules always, and, when the read is one instant's, those between items (the order of
+ * a move's two writes) and the budget's (spent + reserved within it, and pool + shards +
+ * credit in transit equal to it).
  */
 export function ledgerViolations(items: LedgerItems, budgetMicros: number): string[] {
   const { pool, shards } = items;
@@ -91,14 +92,17 @@ export function ledgerViolations(items: LedgerItems, budgetMicros: number): stri
     if (holds !== given) broken.push(`shard ${s.shard} holds ${holds}, was given ${given}`);
     if (s.open.size > MAX_OPEN_PER_SHARD)
       broken.push(`shard ${s.shard} holds ${s.open.size} open reservations`);
+    held += given;
+  }
+  // The rest compares items with each other: only a read of one instant can say.
+  if (!items.consistent) return broken;
+  for (const s of shards) {
     // A move's second write follows its first: a shard never has more than the pool says it gave.
     if (s.grantedMicros > (pool.granted[s.shard] ?? 0))
       broken.push(`shard ${s.shard} got more than it was given`);
     if (s.returnedMicros < (pool.returned[s.shard] ?? 0))
       broken.push(`pool got back more than shard ${s.shard} gave`);
-    held += given;
   }
-  if (!items.consistent) return broken;
   const { spentMicros, reservedMicros, abandonedMicros } = ledgerTotals(shards);
   const committed = spentMicros + reservedMicros + abandonedMicros;
   if (committed > budgetMicros) broken.push(`spent + reserved ${committed} over the budget ${budgetMicros}`);
@@ -135,17 +139,18 @@ const MAX_ROUNDS = 8;
 
 /**
  * Runs and the budget ledger, sharded so that no item grows with the fleet or takes more
- * than a share of its writes (docs/design.md, "The ledger"). The run item holds the budget
+ * than a share of its writes (README, "The ledger"). The run item holds the budget
  * and a pool of credit; the pool hands credit to LEDGER_SHARDS shard items in chunks, and
  * a reservation is one conditional write on one shard that holds enough credit. Every
  * write is one item's, so the per-item rules hold at every instant:
  *   pool >= 0;  shard available >= 0;  at most MAX_OPEN_PER_SHARD open reservations;
  *   shard available + reserved + spent + abandoned = shard granted - shard returned.
- * Credit moves in two writes, the giving side first, each conditioned on a running total
- * (`g{k}`/`r{k}` on the run, granted/returned on the shard), so a retried or repeated
- * second write applies once and anyone can finish a move whose mover died. Between the two
- * writes the credit is in neither place: it can be lost to the budget for a moment, never
- * counted twice. Hence spent + reserved <= budget, with no transaction.
+ * Credit moves in two writes, the giving side first (conditioned only on having it), which
+ * adds to its running total of what it gave (`g{k}` on the run, `returnedMicros` on the
+ * shard); the second raises the receiver's running total to the giver's, conditioned on the
+ * value it read, so it applies once whoever makes it, and anyone can finish a move whose
+ * mover died. Between the two writes the credit is in neither place: it can be lost to the
+ * budget for a moment, never counted twice. Hence spent + reserved <= budget, with no transaction.
  */
 export class DynamoRunLedger extends DynamoTable implements RunLedger {
   /** A run's shard count never changes: read once per run. */
@@ -384,8 +389,11 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
   }
 
   private async shardCount(runId: string): Promise<number> {
-    const known = this.shardCounts.get(runId);
-    if (known !== undefined) return known;
+    return this.shardCounts.get(runId) ?? (await this.requirePool(runId)).shards;
+  }
+
+  /** The run item, which a reservation cannot do without. */
+  private async requirePool(runId: string): Promise<PoolItem> {
     const pool = await this.readPool(runId);
     if (!pool) {
       throw new FanoutError(
@@ -393,7 +401,7 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
         `run "${runId}" does not exist in the state table; send the job again`,
       );
     }
-    return pool.shards;
+    return pool;
   }
 
   /** The reservation itself: one write on one shard, granted while the shard's credit covers it. */
@@ -423,8 +431,7 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
     const k = shard.shard;
     let unspent: number | undefined;
     for (;;) {
-      const pool = await this.readPool(runId);
-      if (!pool) throw new FanoutError('INVALID_MESSAGE', `run "${runId}" does not exist in the state table`);
+      const pool = await this.requirePool(runId);
       const given = pool.granted[k] ?? 0;
       if (given > shard.grantedMicros) {
         // Credit the pool gave this shard that has not reached it (a mover died, or is on its way).

@@ -40,7 +40,7 @@ export const ledgerShardKey = (runId: string, shard: number) => ({
 });
 /**
  * Budget shards per run. At 1,000 workers each making a model call every 5 s (400 ledger
- * writes a second), 32 shards take about 13 writes a second each (docs/design.md, the ledger).
+ * writes a second), 32 shards take about 13 writes a second each (README, "The ledger").
  */
 export const LEDGER_SHARDS = 32;
 /**
