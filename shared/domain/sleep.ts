@@ -2,6 +2,8 @@
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
+    // setTimeout(0) waits at least a millisecond: a wait of nothing is no wait.
+    if (ms <= 0) return resolve();
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
