@@ -1,6 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { EngineReply, EngineRequest } from '../adapters/embedded-dynamo.js';
 import type { LocalQueue } from '../adapters/local-queue.js';
 import { slotName } from '../domain/job.js';
 import type { WorkerEvent } from '../domain/worker.js';
@@ -46,6 +47,7 @@ class WorkerProcess {
   constructor(
     readonly init: WorkerInit,
     private readonly queue: LocalQueue,
+    private readonly engine: (request: EngineRequest) => Promise<EngineReply>,
     logFd: number | 'ignore',
     private readonly emit: (event: DispatchEvent) => void,
   ) {
@@ -100,6 +102,11 @@ class WorkerProcess {
         current.resolve({ response: message.response, stats: message.stats });
         break;
       }
+      case 'engine': {
+        const { request, requestId } = message;
+        this.engine(request).then((reply) => this.post({ type: 'engine-reply', requestId, reply }));
+        break;
+      }
       case 'queue': {
         const { request, requestId } = message;
         const done: Promise<unknown> =
@@ -152,6 +159,8 @@ export interface DispatcherOptions {
   readonly batchSize: number;
   readonly timeoutMs: number;
   readonly queue: LocalQueue;
+  /** The run's state engine, which the workers reach through their channel. */
+  readonly engine: (request: EngineRequest) => Promise<EngineReply>;
   readonly initFor: (workerId: string) => WorkerInit;
   readonly logFd: number | 'ignore';
   readonly onEvent: (event: DispatchEvent) => void;
@@ -198,6 +207,7 @@ export class Dispatcher {
     const worker = new WorkerProcess(
       this.options.initFor(workerId),
       this.options.queue,
+      this.options.engine,
       this.options.logFd,
       (event) => {
         const e = event.type === 'worker' ? event.event : undefined;

@@ -153,6 +153,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
       batchSize: options.batchSize,
       timeoutMs: options.timeoutMs,
       queue,
+      engine: engine.handle,
       logFd,
       initFor: (workerId) => ({
         workerId,

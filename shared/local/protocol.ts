@@ -1,3 +1,4 @@
+import type { EngineReply, EngineRequest } from '../adapters/embedded-dynamo.js';
 import type { AgentConfig } from '../domain/agent-settings.js';
 import type { WorkerEvent } from '../domain/worker.js';
 import type { BatchResponse, DeadLetterReason, QueueRecord, SendEntry } from '../ports/queue.js';
@@ -34,7 +35,8 @@ export type ToWorker =
       readonly deadline: number;
     }
   | { readonly type: 'cancel' }
-  | { readonly type: 'queue-reply'; readonly requestId: number; readonly error?: string };
+  | { readonly type: 'queue-reply'; readonly requestId: number; readonly error?: string }
+  | { readonly type: 'engine-reply'; readonly requestId: number; readonly reply: EngineReply };
 
 export type QueueRequest =
   | { readonly op: 'changeVisibility'; readonly record: QueueRecord; readonly seconds: number }
@@ -50,4 +52,6 @@ export type FromWorker =
       readonly response: BatchResponse;
       readonly stats: InvocationStats;
     }
-  | { readonly type: 'queue'; readonly requestId: number; readonly request: QueueRequest };
+  | { readonly type: 'queue'; readonly requestId: number; readonly request: QueueRequest }
+  /** A state-table request for the run's engine, over the channel instead of HTTP. */
+  | { readonly type: 'engine'; readonly requestId: number; readonly request: EngineRequest };

@@ -228,6 +228,7 @@ export async function startEngine(stateDir: string, command: string): Promise<Em
   });
   return {
     endpoint: engine.endpoint,
+    handle: engine.handle,
     close: async () => {
       await engine.close();
       release();

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { dynamoState } from '../adapters/dynamo/index.js';
-import { embeddedDynamoClient } from '../adapters/embedded-dynamo.js';
+import { type EngineReply, type EngineRequest, embeddedDynamoClient } from '../adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
 import { envToken } from '../adapters/github-token.js';
 import { workerAgents } from '../agents/index.js';
@@ -68,10 +68,21 @@ function counted<T extends object>(inner: T, kind: keyof typeof calls): T {
   });
 }
 
+const engineCalls = new Map<number, (reply: EngineReply) => void>();
+
+/** The state table's engine lives in the run's process too; requests go over the same channel. */
+function callEngine(request: EngineRequest): Promise<EngineReply> {
+  const requestId = ++nextRequest;
+  return new Promise((resolve) => {
+    engineCalls.set(requestId, resolve);
+    send({ type: 'engine', requestId, request });
+  });
+}
+
 function wire(init: WorkerInit): BaseDeps & { readonly state: StatePort } {
   const state = dynamoState({
     tableName: init.tableName,
-    client: embeddedDynamoClient(init.dynamoEndpoint),
+    client: embeddedDynamoClient(init.dynamoEndpoint, 5, callEngine),
   });
   const workspaces = new FolderWorkspaceStore(init.workspaceRoot);
   return {
@@ -175,6 +186,12 @@ process.on('message', (message: ToWorker) => {
     case 'cancel':
       cancel.abort();
       break;
+    case 'engine-reply': {
+      const resolve = engineCalls.get(message.requestId);
+      engineCalls.delete(message.requestId);
+      resolve?.(message.reply);
+      break;
+    }
     case 'queue-reply': {
       const waiter = pending.get(message.requestId);
       pending.delete(message.requestId);

@@ -1,7 +1,14 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BatchWriteItemCommand, CreateTableCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteItemCommand,
+  CreateTableCommand,
+  GetItemCommand,
+  PutItemCommand,
+  ScanCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { embeddedDynamoClient, startEmbeddedDynamo } from '../../shared/adapters/embedded-dynamo.js';
 
@@ -58,5 +65,58 @@ describe('the embedded engine', () => {
     client.destroy();
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(uncaught).toEqual([]);
+  });
+
+  it('answers a request through the channel as over HTTP: items, a failed condition, a refused request', async () => {
+    // Local workers reach the run's engine through their IPC channel (issue #14): the request
+    // the SDK builds goes to the engine's handler as objects, and its answer comes back whole.
+    const engine = await startEmbeddedDynamo();
+    const http = embeddedDynamoClient(engine.endpoint, 1);
+    const channel = embeddedDynamoClient(engine.endpoint, 1, engine.handle);
+    try {
+      await http.send(
+        new CreateTableCommand({
+          TableName: 'same',
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+      const text = 'ünïcödé ✓ '.repeat(100);
+      await channel.send(
+        new PutItemCommand({ TableName: 'same', Item: { pk: { S: 'a' }, text: { S: text } } }),
+      );
+      const viaHttp = await http.send(new GetItemCommand({ TableName: 'same', Key: { pk: { S: 'a' } } }));
+      const viaChannel = await channel.send(
+        new GetItemCommand({ TableName: 'same', Key: { pk: { S: 'a' } } }),
+      );
+      expect(viaChannel.Item).toEqual(viaHttp.Item);
+      expect(viaChannel.Item?.text?.S).toBe(text);
+
+      const update = (client: typeof http) =>
+        client.send(
+          new UpdateItemCommand({
+            TableName: 'same',
+            Key: { pk: { S: 'a' } },
+            UpdateExpression: 'SET n = :n',
+            ConditionExpression: 'attribute_not_exists(pk)',
+            ExpressionAttributeValues: { ':n': { N: '1' } },
+          }),
+        );
+      const failed = await update(channel).catch((error: Error) => error);
+      expect((failed as Error).name).toBe('ConditionalCheckFailedException');
+      expect((failed as Error).name).toBe(
+        ((await update(http).catch((error: Error) => error)) as Error).name,
+      );
+
+      const refused = await channel
+        .send(new GetItemCommand({ TableName: 'no', Key: { pk: { S: 'a' } } }))
+        .catch((error: Error) => error);
+      expect((refused as Error).name).toBe('ValidationException');
+    } finally {
+      http.destroy();
+      channel.destroy();
+      await engine.close();
+    }
   });
 });
