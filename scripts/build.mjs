@@ -10,6 +10,10 @@ await build({
   bundle: true,
   platform: 'node',
   format: 'esm',
+  // The llm agent's module (the Bedrock client, Octokit) in a chunk of its own, loaded on
+  // its first job: a simulate worker starts without it.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
