@@ -121,29 +121,8 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
           : {}),
       });
     }
-    const send = await sendIssues(
-      options.issues,
-      {
-        runId,
-        budgetMicros: options.budgetMicros,
-        ...(options.budgetGiven ? { budgetGiven: true } : {}),
-        // The engine here has no per-item limit: a shard per 16 workers spreads the writes
-        // enough, and a small fleet does not pay for filling 32 shards with credit.
-        ledgerShards: Math.min(LEDGER_SHARDS, Math.ceil(options.workers / 16)),
-      },
-      { state, queue, workspaces, clock: Date.now },
-      { keepMessages: true },
-    );
-    writeCurrentRun(options.stateDir, { runId, agent, finished: false, budgetMicros: send.budgetMicros });
-    if (send.failed.length > 0) {
-      throw new FanoutError(
-        'INVALID_INPUT',
-        `${send.failed.length} issue(s) could not be queued: ${send.failed.map((f) => `${f.jobKey} (${f.code})`).join(', ')}`,
-      );
-    }
-    options.onEvent?.({ type: 'run', runId, resumed, send });
-    stopServing = await serveLive(options.stateDir, queue, engine.endpoint);
-
+    // The workers start while the issues are sent: a worker takes a few hundred ms of CPU to
+    // load, and a large backlog's send several seconds of writes; neither waits for the other.
     const runDir = statePath(options.stateDir, 'runs', runId);
     mkdirSync(runDir, { recursive: true });
     logFd = openSync(statePath(runDir, 'workers.log'), 'a');
@@ -179,7 +158,32 @@ export async function runLocal(options: LocalRunOptions): Promise<RunReport> {
       },
     });
     options.onDispatcher?.(dispatcher);
-    await dispatcher.start();
+    const starting = dispatcher.start();
+    starting.catch(() => undefined); // awaited below, after the send
+    const send = await sendIssues(
+      options.issues,
+      {
+        runId,
+        budgetMicros: options.budgetMicros,
+        ...(options.budgetGiven ? { budgetGiven: true } : {}),
+        // The engine here has no per-item limit: a shard per 16 workers spreads the writes
+        // enough, and a small fleet does not pay for filling 32 shards with credit.
+        ledgerShards: Math.min(LEDGER_SHARDS, Math.ceil(options.workers / 16)),
+      },
+      { state, queue, workspaces, clock: Date.now },
+      { keepMessages: true },
+    );
+    writeCurrentRun(options.stateDir, { runId, agent, finished: false, budgetMicros: send.budgetMicros });
+    if (send.failed.length > 0) {
+      throw new FanoutError(
+        'INVALID_INPUT',
+        `${send.failed.length} issue(s) could not be queued: ${send.failed.map((f) => `${f.jobKey} (${f.code})`).join(', ')}`,
+      );
+    }
+    options.onEvent?.({ type: 'run', runId, resumed, send });
+    stopServing = await serveLive(options.stateDir, queue, engine.endpoint);
+
+    await starting;
     const startupMs = Date.now() - started;
     ticker = setInterval(() => options.onEvent?.({ type: 'tick', state, queue, runId }), 500);
     await dispatcher.run();
