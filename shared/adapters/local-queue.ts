@@ -48,6 +48,9 @@ type JournalEntry =
   | { op: 'L'; id: string; code: string; reason: string; t: number }
   | { op: 'X'; id: string };
 
+/** One call's entries, when it has more than one: a single line, so a crash keeps all of them or none. */
+type JournalLine = JournalEntry | { op: 'B'; e: JournalEntry[] };
+
 /**
  * A queue with SQS semantics (visibility timeout, receive count, dead-letter queue
  * after maxReceiveCount, stale receipts ignored) for the local runtime. Every change
@@ -96,10 +99,11 @@ export class LocalQueue implements JobQueue {
       const damaged: number[] = [];
       lines.forEach((line, i) => {
         if (!line) return;
-        const entry = readChecksummedLine<JournalEntry>(line);
+        const entry = readChecksummedLine<JournalLine>(line);
         // The last line without its newline was being written when the process died.
         if (!entry && i === lines.length - 1) return;
         if (!entry) damaged.push(i + 1);
+        else if (entry.op === 'B') for (const one of entry.e) this.apply(one);
         else this.apply(entry);
       });
       if (damaged.length > 0) {
@@ -192,10 +196,19 @@ export class LocalQueue implements JobQueue {
     }
   }
 
-  /** Journal first, then memory: what is in memory is always on disk. */
-  private record(entry: JournalEntry): void {
-    if (this.fd !== undefined) writeSync(this.fd, checksummedLine(entry));
-    this.apply(entry);
+  /**
+   * Journal first, then memory: what is in memory is always on disk (in the file, so a
+   * killed process loses nothing that a call returned; the file is not fsynced, so a
+   * machine that loses power can lose the last writes). A call's entries are one line and
+   * one write: a crash keeps all of them or none (its checksum fails and the line is
+   * dropped), and a send of many messages costs one write, not one each.
+   */
+  private record(entries: readonly JournalEntry[]): void {
+    if (entries.length === 0) return;
+    const line: JournalLine =
+      entries.length === 1 ? (entries[0] as JournalEntry) : { op: 'B', e: [...entries] };
+    if (this.fd !== undefined) writeSync(this.fd, checksummedLine(line));
+    for (const entry of entries) this.apply(entry);
   }
 
   private wake(): void {
@@ -205,7 +218,7 @@ export class LocalQueue implements JobQueue {
 
   async send(entries: readonly SendEntry[]): Promise<SendResult> {
     const now = this.clock();
-    for (const entry of entries) this.record({ op: 'S', id: randomUUID(), body: entry.body, t: now });
+    this.record(entries.map((entry) => ({ op: 'S', id: randomUUID(), body: entry.body, t: now })));
     this.wake();
     return { sent: entries.map((entry) => entry.id), failed: [] };
   }
@@ -221,12 +234,13 @@ export class LocalQueue implements JobQueue {
 
   private take(maxMessages: number): QueueRecord[] {
     const now = this.clock();
-    const records: QueueRecord[] = [];
+    const taken: Message[] = [];
+    const entries: JournalEntry[] = [];
     for (const message of this.messages.values()) {
-      if (records.length >= maxMessages) break;
+      if (taken.length >= maxMessages) break;
       if (message.visibleAt > now) continue;
       if (message.receiveCount >= this.options.maxReceiveCount) {
-        this.record({
+        entries.push({
           op: 'L',
           id: message.id,
           code: 'MAX_RECEIVES_EXCEEDED',
@@ -235,18 +249,21 @@ export class LocalQueue implements JobQueue {
         });
         continue;
       }
-      this.record({ op: 'R', id: message.id, n: message.receiveCount + 1 });
+      entries.push({ op: 'R', id: message.id, n: message.receiveCount + 1 });
+      taken.push(message);
+    }
+    this.record(entries);
+    return taken.map((message) => {
       message.visibleAt = now + this.options.visibilityTimeoutMs;
       message.receipt = randomUUID();
-      records.push({
+      return {
         messageId: message.id,
         receiptHandle: message.receipt,
         body: message.body,
         receiveCount: message.receiveCount,
         sentAt: message.sentAt,
-      });
-    }
-    return records;
+      };
+    });
   }
 
   private waitForVisible(until: number): Promise<void> {
@@ -271,7 +288,7 @@ export class LocalQueue implements JobQueue {
   }
 
   async delete(record: QueueRecord): Promise<void> {
-    if (this.current(record)) this.record({ op: 'D', id: record.messageId });
+    if (this.current(record)) this.record([{ op: 'D', id: record.messageId }]);
   }
 
   async changeVisibility(record: QueueRecord, seconds: number): Promise<void> {
@@ -283,26 +300,20 @@ export class LocalQueue implements JobQueue {
 
   async deadLetter(record: QueueRecord, reason: DeadLetterReason): Promise<void> {
     if (!this.current(record)) return;
-    this.record({
-      op: 'L',
-      id: record.messageId,
-      code: reason.code,
-      reason: reason.message,
-      t: this.clock(),
-    });
+    this.record([
+      { op: 'L', id: record.messageId, code: reason.code, reason: reason.message, t: this.clock() },
+    ]);
   }
 
   /** Moves dead letters back to the queue with a fresh receive count. */
   redrive(ids?: readonly string[]): number {
-    const chosen = ids ?? [...this.dead.keys()];
-    let moved = 0;
-    for (const id of chosen) {
-      if (!this.dead.has(id)) continue;
-      this.record({ op: 'X', id });
-      moved++;
-    }
-    if (moved > 0) this.wake();
-    return moved;
+    const chosen = new Set(ids ?? this.dead.keys());
+    const entries = [...chosen]
+      .filter((id) => this.dead.has(id))
+      .map((id): JournalEntry => ({ op: 'X', id }));
+    this.record(entries);
+    if (entries.length > 0) this.wake();
+    return entries.length;
   }
 
   depth(): QueueDepths {
