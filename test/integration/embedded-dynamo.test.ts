@@ -8,6 +8,7 @@ import {
   PutItemCommand,
   ScanCommand,
   UpdateItemCommand,
+  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { embeddedDynamoClient, startEmbeddedDynamo } from '../../shared/adapters/embedded-dynamo.js';
@@ -81,6 +82,11 @@ describe('the embedded engine', () => {
           KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
           BillingMode: 'PAY_PER_REQUEST',
         }),
+      );
+      // A new table is CREATING until the engine's timer makes it ACTIVE (a moment, on a busy machine).
+      await waitUntilTableExists(
+        { client: http, maxWaitTime: 30, minDelay: 1, maxDelay: 1 },
+        { TableName: 'same' },
       );
       const text = 'ünïcödé ✓ '.repeat(100);
       await channel.send(
