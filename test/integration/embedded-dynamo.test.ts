@@ -34,6 +34,7 @@ describe('the embedded engine', () => {
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
+    await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { TableName: 'load' });
     for (let i = 0; i < 300; i += 25) {
       await client.send(
         new BatchWriteItemCommand({
