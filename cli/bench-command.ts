@@ -10,6 +10,16 @@ import type { Dispatcher } from '../shared/local/dispatcher.js';
 import { runLocal } from '../shared/local/local-run.js';
 import type { InvocationStats } from '../shared/local/protocol.js';
 import { openStateDir } from '../shared/local/state-dir.js';
+import {
+  BEFORE,
+  type BuiltRun,
+  buildCli,
+  EFFICIENCY_BEFORE,
+  EFFICIENCY_SEED,
+  EFFICIENCY_TARGET,
+  median,
+  runBuilt,
+} from './bench-local-speed.js';
 import { commandFlags } from './command.js';
 import { raceLedger } from './ledger-race.js';
 import {
@@ -34,6 +44,10 @@ prints the figures; writes DIR/results.json and DIR/report.html (charts).
               run sustains before one DynamoDB item or partition is the limit
   5 ledger    the budget ledger's items at 10, 100 and 1,000 workers (a simulation,
               before and after #13), and its code raced by 200 workers on dynalite
+  6 local     the built command line (as npm start runs it): efficiency of 10 jobs of
+              1 s at 1-10 workers, jobs of 0 ms at 1 and 50 workers, command start to
+              the first job, 100 workers' start-up and a worker's memory, beside the
+              figures from before #14 and the seed's
 
   --quick      a reduced set, under a minute (what CI runs)
   --out DIR    where results go (default bench/out)
@@ -280,6 +294,9 @@ export async function benchCommand(
       `busiest item ${race.busiestItemWrites} of ${race.ledgerWrites} writes, largest ${race.maxItemBytes} bytes (${formatMs(race.tookMs)})`,
   );
 
+  // 6. Local speed (#14): the built command line, as `npm start` runs it, timed from outside.
+  const local = await benchLocalSpeed(quick, out);
+
   const results = {
     at: new Date().toISOString(),
     quick,
@@ -296,6 +313,7 @@ export async function benchCommand(
     },
     ledger,
     ledgerRace: race,
+    localSpeed: local,
     tookMs: Date.now() - started,
   };
   mkdirSync(outDir, { recursive: true });
@@ -305,6 +323,94 @@ export async function benchCommand(
     `\nwritten: ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} (took ${formatMs(results.tookMs)})`,
   );
   return 0;
+}
+
+/** Section 6: efficiency, zero-duration throughput, start-up and memory of the built command line. */
+async function benchLocalSpeed(quick: boolean, out: (text: string) => void) {
+  buildCli();
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const range = (xs: readonly number[], f: (x: number) => string) =>
+    xs.length === 1 || Math.min(...xs) === Math.max(...xs)
+      ? f(xs[0] as number)
+      : `${f(Math.min(...xs))}-${f(Math.max(...xs))}`;
+  const runs = quick ? 1 : 2;
+  const efficiency = [];
+  for (const workers of quick ? [] : [1, 2, 3, 5, 10]) {
+    const measured: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const run = await runBuilt(['--mock-issues', '10', '--duration', '1s', '--workers', String(workers)]);
+      measured.push(run.report.timing.efficiency);
+    }
+    efficiency.push({ workers, efficiency: measured });
+    out(
+      `local     10 jobs of 1 s on ${String(workers).padStart(2)} workers (built CLI): efficiency ${range(measured, pct)}; ` +
+        `before #14 ${EFFICIENCY_BEFORE[workers]}, seed ${EFFICIENCY_SEED[workers] ?? '-'}, target ${EFFICIENCY_TARGET[workers]}`,
+    );
+  }
+  const zero = [];
+  for (const size of quick
+    ? [{ jobs: 100, workers: 1 }]
+    : [
+        { jobs: 300, workers: 1 },
+        { jobs: 1000, workers: 50 },
+      ]) {
+    const rates: number[] = [];
+    for (let i = 0; i < (size.workers === 1 ? runs : 1); i++) {
+      const run = await runBuilt([
+        '--mock-issues',
+        String(size.jobs),
+        '--duration',
+        '0ms',
+        '--workers',
+        String(size.workers),
+      ]);
+      rates.push(size.jobs / (run.report.timing.wallMs / 1000));
+    }
+    zero.push({ ...size, jobsPerSecond: rates });
+    out(
+      `local     ${size.jobs} jobs of 0 ms on ${size.workers} worker(s): ${range(rates, (r) => r.toFixed(0))} jobs/s` +
+        (size.workers === 1
+          ? ` (before #14: ${BEFORE.zeroJobsPerSecondOneWorker}; target 200)`
+          : ' (target 300)'),
+    );
+  }
+  const firstStarted: number[] = [];
+  let small: BuiltRun | undefined;
+  for (let i = 0; i < runs; i++) {
+    small = await runBuilt(['--mock-issues', '5', '--duration', '0ms', '--workers', '3']);
+    firstStarted.push(small.firstStartedMs);
+  }
+  out(
+    `local     command start to the first job started, 3 workers: ${range(firstStarted, (ms) => formatMs(ms))} ` +
+      `(before #14: ${BEFORE.cliStartSeconds} s to start; target 1.5 s)`,
+  );
+  const fleet = await runBuilt(
+    quick
+      ? ['--mock-issues', '10', '--duration', '0ms', '--workers', '10']
+      : ['--mock-issues', '100', '--duration', '0ms', '--workers', '100'],
+  );
+  const memory = fleet.workerMemory.length > 0 ? fleet.workerMemory : (small?.workerMemory ?? []);
+  const privateMb = median(memory.map((m) => m.privateMb));
+  const rssMb = median(memory.map((m) => m.rssMb));
+  out(
+    `local     ${fleet.report.workers} workers started in ${formatMs(fleet.report.timing.startupMs)} ` +
+      `(first job at ${formatMs(fleet.firstStartedMs)} from the command)` +
+      (quick ? '' : ` (before #14: ${BEFORE.hundredWorkersStartSeconds} s; target 10 s)`) +
+      `; a worker's memory, median of ${memory.length}: ${privateMb.toFixed(1)} MB private, ${rssMb.toFixed(1)} MB resident ` +
+      '(target 40 MB)',
+  );
+  return {
+    efficiency,
+    zero,
+    firstStartedMs: firstStarted,
+    fleet: {
+      workers: fleet.report.workers,
+      startupMs: fleet.report.timing.startupMs,
+      firstStartedMs: fleet.firstStartedMs,
+      workerPrivateMb: privateMb,
+      workerRssMb: rssMb,
+    },
+  };
 }
 
 /** A self-contained page: speedup and efficiency against workers, overhead percentiles. */

@@ -39,6 +39,13 @@ describe('fanout bench --quick (as CI runs it: figures printed, not held to wall
     expect(race.final.spentMicros + race.final.abandonedMicros).toBe(
       race.jobsMicros + race.deadSettledMicros,
     );
+    // The built command line, timed from outside: a throughput, a start, and each worker's memory.
+    const local = results.localSpeed;
+    expect(local.zero[0]).toMatchObject({ jobs: 100, workers: 1 });
+    expect(local.zero[0].jobsPerSecond[0]).toBeGreaterThan(0);
+    expect(local.firstStartedMs[0]).toBeGreaterThan(0);
+    expect(local.fleet.workers).toBe(10);
+    if (process.platform === 'linux') expect(local.fleet.workerPrivateMb).toBeGreaterThan(0);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/<svg[\s\S]*speedup[\s\S]*efficiency/);
-  }, 120_000);
+  }, 240_000);
 });
