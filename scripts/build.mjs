@@ -12,10 +12,12 @@ const result = await build({
   bundle: true,
   platform: 'node',
   format: 'esm',
-  // The llm agent's module (the Bedrock client, Octokit) in a chunk of its own, loaded on
-  // its first job: a simulate worker starts without it.
+  // Modules loaded on demand in chunks of their own: each command's (so `run` does not parse
+  // the AWS clients of send and status) and the llm agent's (the Bedrock client, Octokit),
+  // so a simulate worker starts without them. Chunks sit beside the entries, so that a URL
+  // relative to the module (the worker's file, package.json, the bench's prices) resolves
+  // the same from a chunk as from its entry.
   splitting: true,
-  chunkNames: 'chunks/[name]-[hash]',
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
