@@ -78,11 +78,21 @@ export function buildCli(): void {
   if (built.status !== 0) throw new Error('scripts/build.mjs failed');
 }
 
-/** One `fanout run` of the built command line, measured. */
-export async function runBuilt(args: readonly string[]): Promise<BuiltRun> {
+/**
+ * One `fanout run` of the built command line, measured. With `sampleMemory`, its worker
+ * processes' memory is read once a second from their first job on: reading a process's
+ * smaps costs the kernel about a millisecond, so the start and any throughput measured
+ * in the same run would pay for it.
+ */
+export async function runBuilt(
+  args: readonly string[],
+  options: { readonly sampleMemory?: boolean; readonly cli?: string } = {},
+): Promise<BuiltRun> {
   const stateDir = await mkdtemp(join(tmpdir(), 'fanout-bench-built-'));
   const started = performance.now();
-  const child = spawn(process.execPath, [CLI, 'run', ...args, '--state-dir', stateDir], {
+  // A budget no run here reaches: a run that met its budget would skip jobs and measure that instead.
+  const command = [options.cli ?? CLI, 'run', ...args, '--budget-usd', '100000', '--state-dir', stateDir];
+  const child = spawn(process.execPath, command, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   });
@@ -98,6 +108,7 @@ export async function runBuilt(args: readonly string[]): Promise<BuiltRun> {
   });
   const peak = new Map<number, { privateKb: number; rssKb: number }>();
   const sampler = setInterval(() => {
+    if (!options.sampleMemory || firstStartedMs === undefined) return;
     for (const pid of childrenOf(child.pid ?? -1)) {
       const now = memoryOf(pid);
       if (!now) continue;
@@ -107,7 +118,7 @@ export async function runBuilt(args: readonly string[]): Promise<BuiltRun> {
         rssKb: Math.max(before.rssKb, now.rssKb),
       });
     }
-  }, 250);
+  }, 1000);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearInterval(sampler);
   try {
