@@ -62,6 +62,23 @@ export function formatReport(report: RunReport): string {
     `speedup ${t.speedup.toFixed(2)}x  efficiency ${(t.efficiency * 100).toFixed(1)}% of the ideal makespan` +
       (t.caveat ? ` (${t.caveat})` : ''),
   ];
+  if (report.repositories.length > 1) {
+    lines.push(
+      '',
+      table(
+        ['repository', 'jobs', 'done', 'failed', 'skipped', 'pending', 'cost'],
+        report.repositories.map((r) => [
+          r.repo,
+          String(r.jobs),
+          String(r.done),
+          String(r.failed),
+          String(r.skipped),
+          String(r.pending),
+          formatUsd(Math.round(r.costUsd * 1e6)),
+        ]),
+      ),
+    );
+  }
   if (report.deadLetters.length > 0) {
     lines.push('', `dead-letter queue (${report.deadLetters.length}):`);
     for (const d of report.deadLetters) lines.push(`  ${d.jobKey ?? d.messageId}  ${d.code}  ${d.reason}`);

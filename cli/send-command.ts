@@ -17,11 +17,13 @@ Sends a backlog of issues to a run. Every issue is validated before any is sent;
 an issue already sent to the run is not sent again.
 
 Sources (one of):
-  --github OWNER/REPO    open issues of a repository (token from GITHUB_TOKEN;
-                         GITHUB_API_URL for GitHub Enterprise)
+  --github OWNER/REPO    open issues of a repository; repeat for several, whose jobs
+                         keep their owner/repo#n keys and are counted apart in the
+                         report (token from GITHUB_TOKEN; GITHUB_API_URL for
+                         GitHub Enterprise)
     --label NAME         only issues with this label (repeat for several)
     --state S            open, closed or all (default open)
-    --limit N            at most N issues
+    --limit N            at most N issues of each repository
     --since DATE         only issues updated since (ISO 8601, e.g. 2026-11-01)
   --file PATH            a JSON array or JSONL file of {repo, number, title, body?, labels?, url?}
   --mock N               N generated issues
@@ -49,7 +51,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
     strict: true,
     options: {
       help: { type: 'boolean', short: 'h' },
-      github: { type: 'string' },
+      github: { type: 'string', multiple: true },
       label: { type: 'string', multiple: true },
       state: { type: 'string' },
       limit: { type: 'string' },
@@ -94,23 +96,32 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
   if (values.mock !== undefined) issues = mockIssues(integer(values.mock, '--mock', 0, 1, 100_000));
   else if (values.file !== undefined) issues = await readIssuesFile(values.file);
   else {
-    issues = await fetchGitHubIssues(
-      {
-        repo: values.github as string,
-        state,
-        ...(values.label ? { labels: values.label } : {}),
-        ...(values.limit !== undefined ? { limit: integer(values.limit, '--limit', 0, 1, 100_000) } : {}),
-        ...(values.since ? { since: new Date(values.since).toISOString() } : {}),
-      },
-      {
-        ...(process.env.GITHUB_TOKEN ? { token: process.env.GITHUB_TOKEN } : {}),
-        ...(githubBaseUrl ? { baseUrl: githubBaseUrl } : {}),
-        onWait: (_ms, reason) => out(reason),
-      },
-    );
+    const repos = [...new Set(values.github ?? [])];
+    const limit = values.limit !== undefined ? integer(values.limit, '--limit', 0, 1, 100_000) : undefined;
+    issues = [];
+    // One repository after another, every one read before anything is sent: a repository
+    // that cannot be read stops the send with nothing sent, naming it.
+    for (const repo of repos) {
+      issues.push(
+        ...(await fetchGitHubIssues(
+          {
+            repo,
+            state,
+            ...(values.label ? { labels: values.label } : {}),
+            ...(limit !== undefined ? { limit } : {}),
+            ...(values.since ? { since: new Date(values.since).toISOString() } : {}),
+          },
+          {
+            ...(process.env.GITHUB_TOKEN ? { token: process.env.GITHUB_TOKEN } : {}),
+            ...(githubBaseUrl ? { baseUrl: githubBaseUrl } : {}),
+            onWait: (_ms, reason) => out(reason),
+          },
+        )),
+      );
+    }
     if (issues.length === 0) {
       out(
-        `No ${state} issues in ${values.github}${values.label ? ` with label ${values.label.join(', ')}` : ''}: nothing to send.`,
+        `No ${state} issues in ${repos.join(', ')}${values.label ? ` with label ${values.label.join(', ')}` : ''}: nothing to send.`,
       );
       return 0;
     }

@@ -37,10 +37,26 @@ export type DeadLetterRow = Pick<DeadLetter, 'code' | 'reason'> & {
   readonly jobKey?: string;
 };
 
+/** One repository's share of a run: its jobs' outcomes and what they cost. */
+export interface RepositoryRow {
+  /** owner/name */
+  readonly repo: string;
+  readonly jobs: number;
+  readonly done: number;
+  readonly failed: number;
+  readonly skipped: number;
+  /** Not finished yet: waiting or running. */
+  readonly pending: number;
+  /** What its jobs' attempts were charged, as their records say. */
+  readonly costUsd: number;
+}
+
 export interface RunReport {
   readonly runId: string;
   readonly workers: number;
   readonly jobs: readonly ReportRow[];
+  /** Per repository, in order of name: a run may take issues from several. */
+  readonly repositories: readonly RepositoryRow[];
   readonly deadLetters: readonly DeadLetterRow[];
   readonly totals: Readonly<Record<JobStatus, number>> & { readonly jobs: number };
   readonly costUsd: {
@@ -101,6 +117,7 @@ export function buildReport(input: ReportInput): RunReport {
       ...(job.worker ? { worker: job.worker } : {}),
       ...(input.locate ? { workspace: input.locate(job.jobKey) } : {}),
     })),
+    repositories: repositoriesOf(input.jobs),
     deadLetters: input.deadLetters,
     totals: { ...totals, jobs: input.jobs.length },
     costUsd: {
@@ -120,6 +137,30 @@ export function buildReport(input: ReportInput): RunReport {
     },
     complete: totals.PENDING === 0 && totals.RUNNING === 0,
   };
+}
+
+/** The repository of a job key (`owner/name#number`). */
+export const repoOf = (key: string): string => key.slice(0, key.lastIndexOf('#'));
+
+function repositoriesOf(jobs: readonly JobRecord[]): RepositoryRow[] {
+  const rows = new Map<
+    string,
+    { jobs: number; done: number; failed: number; skipped: number; pending: number; costMicros: number }
+  >();
+  for (const job of jobs) {
+    const repo = repoOf(job.jobKey);
+    const row = rows.get(repo) ?? { jobs: 0, done: 0, failed: 0, skipped: 0, pending: 0, costMicros: 0 };
+    row.jobs++;
+    if (job.status === 'DONE') row.done++;
+    else if (job.status === 'FAILED') row.failed++;
+    else if (job.status === 'SKIPPED') row.skipped++;
+    else row.pending++;
+    row.costMicros += job.costMicros;
+    rows.set(repo, row);
+  }
+  return [...rows]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([repo, { costMicros, ...counts }]) => ({ repo, ...counts, costUsd: costMicros / 1e6 }));
 }
 
 /** When speedup and efficiency cannot stand for the run: it is unfinished, or shared its workers. */

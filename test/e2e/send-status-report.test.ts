@@ -346,6 +346,61 @@ describe('local target, end to end: send from GitHub, run, status, report', () =
       complete: true,
     });
   });
+
+  it('sends several repositories to one run, each job keeping its key, and the report counts each repository', async () => {
+    const gh = await startFakeGitHub({
+      repos: {
+        'acme/api': [
+          { number: 7, title: 'Parser', labels: ['agent'] },
+          { number: 5, title: 'Flag', labels: ['agent'] },
+        ],
+        'acme/web': [{ number: 7, title: 'Button', labels: ['agent'] }],
+      },
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'fanout-repos-'));
+    try {
+      const args = ['--github', 'acme/api', '--github', 'acme/web', '--label', 'agent'];
+      const target = ['--local', '--state-dir', dir, '--run-id', 'repos'];
+      expect(await sendCommand([...args, ...target], { out, githubBaseUrl: gh.baseUrl })).toBe(0);
+      expect(printed.join('\n')).toMatch(/Run repos \(new\): sent 3, 0 already sent/);
+      // A repository that cannot be read stops the send before anything is sent.
+      printed = [];
+      const missing = [
+        '--github',
+        'acme/api',
+        '--github',
+        'acme/gone',
+        '--local',
+        '--state-dir',
+        dir,
+        '--run-id',
+        'other',
+      ];
+      await expect(sendCommand(missing, { out, githubBaseUrl: gh.baseUrl })).rejects.toThrow(
+        /repository acme\/gone was not found/,
+      );
+    } finally {
+      await gh.close();
+    }
+    printed = [];
+    expect(await reportCommand(['--state-dir', dir, '--json', '--run-id', 'repos'], { out })).toBe(0);
+    const report = JSON.parse(printed[0] as string);
+    expect(report.jobs.map((j: { jobKey: string }) => j.jobKey).sort()).toEqual([
+      'acme/api#5',
+      'acme/api#7',
+      'acme/web#7',
+    ]);
+    expect(report.repositories).toEqual([
+      { repo: 'acme/api', jobs: 2, done: 0, failed: 0, skipped: 0, pending: 2, costUsd: 0 },
+      { repo: 'acme/web', jobs: 1, done: 0, failed: 0, skipped: 0, pending: 1, costUsd: 0 },
+    ]);
+    printed = [];
+    expect(await statusCommand(['--state-dir', dir, '--json'], { out })).toBe(0);
+    expect(JSON.parse(printed[0] as string)).toMatchObject({
+      runId: 'repos',
+      totals: { PENDING: 3, jobs: 3 },
+    });
+  });
 });
 
 describe('the agent of a run, chosen at send', () => {

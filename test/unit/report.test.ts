@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatCsv } from '../../cli/format.js';
+import { formatCsv, formatReport } from '../../cli/format.js';
 import { buildReport, idealMakespan } from '../../shared/domain/report.js';
 import type { JobRecord } from '../../shared/ports/state.js';
 
@@ -56,6 +56,58 @@ describe('run report', () => {
     expect(report.timing.idealMs).toBe(2000);
     expect(report.timing.efficiency).toBeCloseTo(0.8);
     expect(report.timing.speedup).toBeCloseTo(1.6);
+  });
+
+  it('counts each repository apart: outcomes and cost, and prints them when there are several', () => {
+    const job = (key: string, status: JobRecord['status'], costMicros: number): JobRecord => ({
+      runId: 'r',
+      jobKey: key,
+      title: 't',
+      status,
+      fence: 1,
+      attempts: 1,
+      costMicros,
+      worker: 'worker-01',
+    });
+    const run = {
+      runId: 'r',
+      budgetMicros: 1_000_000,
+      spentMicros: 0,
+      abandonedMicros: 0,
+      reservedMicros: 0,
+      openReservations: 0,
+      consistent: true,
+      availableMicros: 0,
+      jobCount: 5,
+      createdAt: 0,
+    };
+    const report = buildReport({
+      run,
+      jobs: [
+        job('b/web#7', 'DONE', 30_000),
+        job('a/api#7', 'DONE', 10_000),
+        job('a/api#8', 'FAILED', 5_000),
+        job('a/api#9', 'SKIPPED', 0),
+        job('b/web#8', 'RUNNING', 2_000),
+      ],
+      deadLetters: [],
+      workers: 1,
+      wallMs: 0,
+      startupMs: 0,
+      sessionWorkMs: [],
+    });
+    expect(report.repositories).toEqual([
+      { repo: 'a/api', jobs: 3, done: 1, failed: 1, skipped: 1, pending: 0, costUsd: 0.015 },
+      { repo: 'b/web', jobs: 2, done: 1, failed: 0, skipped: 0, pending: 1, costUsd: 0.032 },
+    ]);
+    expect(formatReport(report)).toMatch(/repository\s+jobs\s+done\s+failed\s+skipped\s+pending\s+cost/);
+    expect(formatReport(report)).toMatch(/b\/web\s+2\s+1\s+0\s+0\s+1\s+\$0\.0320/);
+    // One repository: the totals say it all, no table.
+    const single = buildReport({
+      ...{ run, deadLetters: [], workers: 1, wallMs: 0, startupMs: 0, sessionWorkMs: [] },
+      jobs: [job('a/api#7', 'DONE', 1)],
+    });
+    expect(formatReport(single)).not.toMatch(/repository/);
   });
 
   it('writes CSV a spreadsheet cannot run: cells that begin like a formula are text, with the error message', () => {
