@@ -9,7 +9,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { MAX_MESSAGE_BYTES } from '../domain/job.js';
+import { MAX_MESSAGE_BYTES, messageGroupOf, parseJobMessage } from '../domain/job.js';
 import type {
   DeadLetter,
   DeadLetterReason,
@@ -90,7 +90,11 @@ export class SqsJobQueue implements JobQueue {
         const response = await this.options.client.send(
           new SendMessageBatchCommand({
             QueueUrl: this.options.queueUrl,
-            Entries: pending.map(({ entry, entryId }) => ({ Id: entryId, MessageBody: entry.body })),
+            Entries: pending.map(({ entry, entryId }) => ({
+              Id: entryId,
+              MessageBody: entry.body,
+              ...(entry.group ? { MessageGroupId: entry.group } : {}),
+            })),
           }),
         );
         const byId = new Map(pending.map((p) => [p.entryId, p]));
@@ -241,8 +245,14 @@ export class SqsQueueAdmin implements QueueAdmin {
     for (const id of ids) {
       const message = this.listed.get(id);
       if (!message) continue;
+      // Back into its repository's group, as every send path puts it (a fair queue's rule).
+      const parsed = parseJobMessage(message.Body ?? '');
       await this.options.client.send(
-        new SendMessageCommand({ QueueUrl: this.options.queueUrl, MessageBody: message.Body ?? '' }),
+        new SendMessageCommand({
+          QueueUrl: this.options.queueUrl,
+          MessageBody: message.Body ?? '',
+          ...(parsed.ok ? { MessageGroupId: messageGroupOf(parsed.message.issue.repo) } : {}),
+        }),
       );
       await this.options.client.send(
         new DeleteMessageCommand({

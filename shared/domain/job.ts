@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { AgentConfigSchema } from './agent-settings.js';
 import { FanoutError } from './errors.js';
@@ -65,6 +66,19 @@ export function jobKey(issue: Pick<Issue, 'repo' | 'number'>): string {
 }
 
 /** Where a job's files live, relative to the workspace root (S3 bucket or folder). */
+/** The longest MessageGroupId SQS takes (alphanumeric and punctuation characters, 1 to 128). */
+export const MESSAGE_GROUP_MAX_CHARS = 128;
+
+/**
+ * The fairness group of a repository's jobs: the repository itself, which an owner of 39
+ * characters and a name of 100 can make longer than SQS allows; such a name keeps its
+ * first 115 characters and a digest of the whole, so two long names stay apart.
+ */
+export function messageGroupOf(repo: string): string {
+  if (repo.length <= MESSAGE_GROUP_MAX_CHARS) return repo;
+  return `${repo.slice(0, MESSAGE_GROUP_MAX_CHARS - 13)}~${createHash('sha256').update(repo).digest('base64url').slice(0, 12)}`;
+}
+
 export function jobPrefix(runId: string, issue: Pick<Issue, 'repo' | 'number'>): string {
   return `runs/${runId}/jobs/${canonicalRepo(issue.repo)}/${issue.number}/`;
 }

@@ -11,6 +11,7 @@ import {
   jobKey,
   jobPrefix,
   MAX_MESSAGE_BYTES,
+  messageGroupOf,
 } from './job.js';
 import { formatUsd } from './units.js';
 
@@ -174,7 +175,11 @@ export async function sendIssues(
   }
 
   const result = await deps.queue.send(
-    ready.map((item) => ({ id: item.key, body: JSON.stringify(item.message) })),
+    ready.map((item) => ({
+      id: item.key,
+      body: JSON.stringify(item.message),
+      group: messageGroupOf(item.message.issue.repo),
+    })),
   );
   for (const failure of result.failed)
     failed.push({ jobKey: failure.id, code: failure.code, message: failure.message });

@@ -12,7 +12,14 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { checksummedLine, readChecksummedLine } from '../adapters/checksummed-lines.js';
 import type { LocalQueue } from '../adapters/local-queue.js';
 import { FanoutError } from '../domain/errors.js';
-import { JOB_MESSAGE_FILE, type JobMessage, JobMessageSchema, jobKey, jobPrefix } from '../domain/job.js';
+import {
+  JOB_MESSAGE_FILE,
+  type JobMessage,
+  JobMessageSchema,
+  jobKey,
+  jobPrefix,
+  messageGroupOf,
+} from '../domain/job.js';
 import { formatUsd } from '../domain/units.js';
 import type { FinalStatus, StatePort } from '../ports/state.js';
 import type { WorkspaceStore } from '../ports/workspace.js';
@@ -172,7 +179,9 @@ export async function repairQueue(input: {
       continue;
     }
     const message: JobMessage = parsed.data;
-    await queue.send([{ id: job.jobKey, body: JSON.stringify(message) }]);
+    await queue.send([
+      { id: job.jobKey, body: JSON.stringify(message), group: messageGroupOf(message.issue.repo) },
+    ]);
     requeued.push(job.jobKey);
   }
   return { runId, requeued, unrecoverable };

@@ -28,6 +28,11 @@ export interface QueueControl {
 export interface SendEntry {
   readonly id: string;
   readonly body: string;
+  /**
+   * The message's fairness group, its repository (`messageGroupOf`): SQS's MessageGroupId,
+   * by which a fair queue keeps one group's backlog from delaying the others.
+   */
+  readonly group?: string;
 }
 
 export interface SendResult {

@@ -133,6 +133,16 @@ describe('fanout redrive', () => {
         queueUrl: sqs.queueUrl,
         deadLetterQueueUrl: sqs.deadLetterQueueUrl,
       });
+      // Back in its repository's fairness group, as every send puts it (SQS fair queues).
+      const back = await sqs.client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: sqs.queueUrl,
+          WaitTimeSeconds: 1,
+          VisibilityTimeout: 0,
+          AttributeNames: ['All'],
+        }),
+      );
+      expect(back.Messages?.map((m) => m.Attributes?.MessageGroupId)).toEqual(['acme/api']);
       expect((await queue.receive(10, 1000)).map((r) => r.body)).toEqual([job]);
       const dlq = await sqs.client.send(
         new ReceiveMessageCommand({ QueueUrl: sqs.deadLetterQueueUrl, WaitTimeSeconds: 0 }),

@@ -68,6 +68,11 @@ describe('fanout send --stack (SQS calls asserted, state on dynalite, workspaces
     expect(sqs).toHaveReceivedCommandWith(SendMessageBatchCommand, {
       QueueUrl: 'https://sqs.us-east-1.amazonaws.com/1/jobs',
     });
+    // Every message carries its repository as its fairness group (SQS fair queues).
+    const groups = sqs
+      .commandCalls(SendMessageBatchCommand)
+      .flatMap((call) => call.args[0].input.Entries?.map((entry) => entry.MessageGroupId) ?? []);
+    expect(groups).toEqual(new Array(23).fill('mock/backlog'));
     expect(printed.join('\n')).toMatch(/Run r1 \(new\): sent 23, 0 already sent/);
     const state = dynamoState({ tableName: 'stack-table', client: aws.dynamodb });
     expect(await state.getRun('r1')).toMatchObject({ jobCount: 23, budgetMicros: 5_000_000 });

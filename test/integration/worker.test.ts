@@ -10,6 +10,7 @@ import { type Issue, type JobMessage, jobKey } from '../../shared/domain/job.js'
 import { reservationId } from '../../shared/domain/ledger.js';
 import { processBatch, type WorkerDeps, type WorkerEvent } from '../../shared/domain/worker.js';
 import type { Agent } from '../../shared/ports/agent.js';
+import type { SendEntry } from '../../shared/ports/queue.js';
 import { type StateFixture, startState } from '../support/engines.js';
 
 let fx: StateFixture;
@@ -221,6 +222,25 @@ describe('processBatch', () => {
     await Promise.all(tightRecords.map((record) => processBatch([record], deps(tight, settleLow))));
     const outcomes = (await fx.state.listJobs('tight')).map((j) => j.status).sort();
     expect(outcomes).toEqual(['DONE', 'SKIPPED', 'SKIPPED']);
+  });
+
+  it("hands a checkpointed job on in its repository's fairness group, as send put it", async () => {
+    const queue = await setup('group', [1]);
+    const sent: SendEntry[] = [];
+    const spy: LocalQueue = Object.assign(Object.create(queue), {
+      send: async (entries: readonly SendEntry[]) => {
+        sent.push(...entries);
+        return queue.send(entries);
+      },
+    });
+    const checkpoints: Agent = {
+      name: 'checkpoints',
+      run: async () => ({ summary: 'saved', continue: true }),
+    };
+    const [record] = await queue.receive(1, 0);
+    if (!record) throw new Error('expected a delivery');
+    await processBatch([record], deps(spy, checkpoints));
+    expect(sent).toEqual([expect.objectContaining({ id: 'acme/api#1', group: 'acme/api' })]);
   });
 
   it('fails a job whose invocations are all asked to checkpoint before it can work, after 3 in a row', async () => {
