@@ -36,13 +36,15 @@ interface Message {
   readonly id: string;
   readonly body: string;
   readonly sentAt: number;
+  /** Its fairness group (the repository); '' when it was sent without one. */
+  readonly group: string;
   receiveCount: number;
   visibleAt: number;
   receipt?: string;
 }
 
 type JournalEntry =
-  | { op: 'S'; id: string; body: string; t: number }
+  | { op: 'S'; id: string; body: string; t: number; g?: string }
   | { op: 'R'; id: string; n: number }
   | { op: 'D'; id: string }
   | { op: 'L'; id: string; code: string; reason: string; t: number }
@@ -64,7 +66,10 @@ type JournalLine = JournalEntry | { op: 'B'; e: JournalEntry[] };
  */
 export class LocalQueue implements JobQueue {
   private readonly messages = new Map<string, Message>();
-  private readonly dead = new Map<string, DeadLetter>();
+  private readonly dead = new Map<string, DeadLetter & { readonly group: string }>();
+  /** The messages of each fairness group, oldest first, and the group whose turn is next. */
+  private readonly groups = new Map<string, Map<string, Message>>();
+  private turn = 0;
   private readonly waiters = new Set<() => void>();
   private readonly clock: () => number;
   private fd: number | undefined;
@@ -132,11 +137,17 @@ export class LocalQueue implements JobQueue {
     const temp = `${file}.tmp`;
     const fd = openSync(temp, 'w');
     for (const m of this.messages.values()) {
-      writeSync(fd, checksummedLine({ op: 'S', id: m.id, body: m.body, t: m.sentAt }));
+      writeSync(
+        fd,
+        checksummedLine({ op: 'S', id: m.id, body: m.body, t: m.sentAt, ...(m.group ? { g: m.group } : {}) }),
+      );
       if (m.receiveCount > 0) writeSync(fd, checksummedLine({ op: 'R', id: m.id, n: m.receiveCount }));
     }
     for (const d of this.dead.values()) {
-      writeSync(fd, checksummedLine({ op: 'S', id: d.id, body: d.body, t: d.sentAt }));
+      writeSync(
+        fd,
+        checksummedLine({ op: 'S', id: d.id, body: d.body, t: d.sentAt, ...(d.group ? { g: d.group } : {}) }),
+      );
       writeSync(fd, checksummedLine({ op: 'R', id: d.id, n: d.receiveCount }));
       writeSync(fd, checksummedLine({ op: 'L', id: d.id, code: d.code, reason: d.reason, t: d.at }));
     }
@@ -149,10 +160,11 @@ export class LocalQueue implements JobQueue {
   private apply(entry: JournalEntry): void {
     switch (entry.op) {
       case 'S':
-        this.messages.set(entry.id, {
+        this.add({
           id: entry.id,
           body: entry.body,
           sentAt: entry.t,
+          group: entry.g ?? '',
           receiveCount: 0,
           visibleAt: 0,
         });
@@ -163,16 +175,17 @@ export class LocalQueue implements JobQueue {
         break;
       }
       case 'D':
-        this.messages.delete(entry.id);
+        this.remove(entry.id);
         break;
       case 'L': {
         const message = this.messages.get(entry.id);
         if (!message) break;
-        this.messages.delete(entry.id);
+        this.remove(entry.id);
         this.dead.set(entry.id, {
           id: message.id,
           body: message.body,
           sentAt: message.sentAt,
+          group: message.group,
           receiveCount: message.receiveCount,
           code: entry.code,
           reason: entry.reason,
@@ -184,16 +197,36 @@ export class LocalQueue implements JobQueue {
         const letter = this.dead.get(entry.id);
         if (!letter) break;
         this.dead.delete(entry.id);
-        this.messages.set(entry.id, {
+        this.add({
           id: letter.id,
           body: letter.body,
           sentAt: letter.sentAt,
+          group: letter.group,
           receiveCount: 0,
           visibleAt: 0,
         });
         break;
       }
     }
+  }
+
+  private add(message: Message): void {
+    this.messages.set(message.id, message);
+    let group = this.groups.get(message.group);
+    if (!group) {
+      group = new Map();
+      this.groups.set(message.group, group);
+    }
+    group.set(message.id, message);
+  }
+
+  private remove(id: string): void {
+    const message = this.messages.get(id);
+    if (!message) return;
+    this.messages.delete(id);
+    const group = this.groups.get(message.group);
+    group?.delete(id);
+    if (group?.size === 0) this.groups.delete(message.group);
   }
 
   /**
@@ -218,7 +251,15 @@ export class LocalQueue implements JobQueue {
 
   async send(entries: readonly SendEntry[]): Promise<SendResult> {
     const now = this.clock();
-    this.record(entries.map((entry) => ({ op: 'S', id: randomUUID(), body: entry.body, t: now })));
+    this.record(
+      entries.map((entry) => ({
+        op: 'S' as const,
+        id: randomUUID(),
+        body: entry.body,
+        t: now,
+        ...(entry.group ? { g: entry.group } : {}),
+      })),
+    );
     this.wake();
     return { sent: entries.map((entry) => entry.id), failed: [] };
   }
@@ -232,25 +273,33 @@ export class LocalQueue implements JobQueue {
     }
   }
 
+  /**
+   * The next visible messages, the groups taking turns: one message from each group that
+   * has one visible, in a rotating order, oldest first within a group. So a repository with
+   * a large backlog does not hold back one with a few jobs: theirs are delivered within a
+   * round of the groups. (SQS fair queues favour the groups with fewer messages in flight;
+   * taking turns gives the same share to groups that are all backlogged, and is what is
+   * modelled here.)
+   */
   private take(maxMessages: number): QueueRecord[] {
     const now = this.clock();
     const taken: Message[] = [];
     const entries: JournalEntry[] = [];
-    for (const message of this.messages.values()) {
-      if (taken.length >= maxMessages) break;
-      if (message.visibleAt > now) continue;
-      if (message.receiveCount >= this.options.maxReceiveCount) {
-        entries.push({
-          op: 'L',
-          id: message.id,
-          code: 'MAX_RECEIVES_EXCEEDED',
-          reason: `received ${message.receiveCount} times without success (maxReceiveCount ${this.options.maxReceiveCount})`,
-          t: now,
-        });
+    const order = [...this.groups.keys()];
+    const chosen = new Set<string>();
+    let idle = 0;
+    while (taken.length < maxMessages && order.length > 0 && idle < order.length) {
+      const name = order[this.turn % order.length] as string;
+      this.turn = (this.turn + 1) % order.length;
+      const next = this.firstVisible(this.groups.get(name), now, chosen, entries);
+      if (!next) {
+        idle++;
         continue;
       }
-      entries.push({ op: 'R', id: message.id, n: message.receiveCount + 1 });
-      taken.push(message);
+      idle = 0;
+      chosen.add(next.id);
+      entries.push({ op: 'R', id: next.id, n: next.receiveCount + 1 });
+      taken.push(next);
     }
     this.record(entries);
     return taken.map((message) => {
@@ -264,6 +313,31 @@ export class LocalQueue implements JobQueue {
         sentAt: message.sentAt,
       };
     });
+  }
+
+  /** A group's oldest visible message not chosen yet; one received too often goes to the dead letters. */
+  private firstVisible(
+    group: Map<string, Message> | undefined,
+    now: number,
+    chosen: Set<string>,
+    entries: JournalEntry[],
+  ): Message | undefined {
+    for (const message of group?.values() ?? []) {
+      if (message.visibleAt > now || chosen.has(message.id)) continue;
+      if (message.receiveCount >= this.options.maxReceiveCount) {
+        chosen.add(message.id);
+        entries.push({
+          op: 'L',
+          id: message.id,
+          code: 'MAX_RECEIVES_EXCEEDED',
+          reason: `received ${message.receiveCount} times without success (maxReceiveCount ${this.options.maxReceiveCount})`,
+          t: now,
+        });
+        continue;
+      }
+      return message;
+    }
+    return undefined;
   }
 
   private waitForVisible(until: number): Promise<void> {

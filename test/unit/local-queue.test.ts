@@ -75,6 +75,47 @@ describe('local queue (SQS semantics)', () => {
     expect((await waiting)[0]?.body).toBe('late');
   });
 
+  it('serves groups in turn: a small repository sent after a large one is not kept behind its backlog', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fanout-fair-'));
+    const open = () => LocalQueue.open(dir, { visibilityTimeoutMs: 60_000, maxReceiveCount: 5 });
+    const first = open();
+    await first.send(
+      Array.from({ length: 500 }, (_, i) => ({ id: `a${i}`, body: `a/big#${i}`, group: 'a/big' })),
+    );
+    await first.send(
+      Array.from({ length: 10 }, (_, i) => ({ id: `b${i}`, body: `b/small#${i}`, group: 'b/small' })),
+    );
+    first.close();
+    // Reopened, so the groups are read back from the journal.
+    const queue = open();
+    const order: string[] = [];
+    for (let i = 0; i < 40; i++) for (const record of await queue.receive(1, 0)) order.push(record.body);
+    const small = order.map((body, i) => (body.startsWith('b/') ? i : -1)).filter((i) => i >= 0);
+    // All ten of the small repository's messages in the first 20 deliveries, in their order.
+    expect(small).toHaveLength(10);
+    expect(Math.max(...small)).toBeLessThan(20);
+    expect(order.filter((body) => body.startsWith('b/'))).toEqual(
+      Array.from({ length: 10 }, (_, i) => `b/small#${i}`),
+    );
+    // The large one keeps its own order too.
+    expect(order.filter((body) => body.startsWith('a/')).slice(0, 5)).toEqual([
+      'a/big#0',
+      'a/big#1',
+      'a/big#2',
+      'a/big#3',
+      'a/big#4',
+    ]);
+    // A batch takes one of each group before a second of any.
+    const batch = LocalQueue.open(undefined, { visibilityTimeoutMs: 60_000, maxReceiveCount: 5 });
+    await batch.send([
+      { id: '1', body: 'x1', group: 'x' },
+      { id: '2', body: 'x2', group: 'x' },
+      { id: '3', body: 'y1', group: 'y' },
+    ]);
+    expect((await batch.receive(2, 0)).map((r) => r.body).sort()).toEqual(['x1', 'y1']);
+    queue.close();
+  });
+
   it('keeps every message and its receive count across a restart', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fanout-queue-'));
     const first = LocalQueue.open(dir, { visibilityTimeoutMs: 60_000, maxReceiveCount: 5 });
