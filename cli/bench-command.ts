@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedDynamo } from '../shared/adapters/embedded-dynamo.js';
-import { mockIssues } from '../shared/domain/job.js';
-import type { RunReport } from '../shared/domain/report.js';
+import { type Issue, mockIssues } from '../shared/domain/job.js';
+import { type RunReport, repoOf } from '../shared/domain/report.js';
 import { formatMs } from '../shared/domain/units.js';
 import type { Dispatcher } from '../shared/local/dispatcher.js';
 import { runLocal } from '../shared/local/local-run.js';
@@ -47,6 +47,8 @@ prints the figures; writes DIR/results.json and DIR/report.html (charts).
               1 s at 1-10 workers, jobs of 0 ms at 1 and 50 workers, command start to
               the first job, 100 workers' start-up and a worker's memory, beside the
               figures from before #14 and the seed's
+  7 fairness  500 jobs of one repository sent before 10 of another, on 5 workers:
+              the small repository's p95 wait beside the big one's
 
   --quick      a reduced set, under a minute (what CI runs)
   --out DIR    where results go (default bench/out)
@@ -75,6 +77,12 @@ interface Measured {
   invocations: readonly InvocationStats[];
   peakRuntimeRss: number;
   waitsMs: number[];
+  /** From registration to start, per repository (`owner/name`). */
+  waitsByRepo: Map<string, number[]>;
+  /** Job keys in the order their jobs started. */
+  startOrder: string[];
+  /** From the run's first job start to each job's start, per repository. */
+  queuedByRepo: Map<string, number[]>;
 }
 
 /** One local run in a fresh state dir, measured. */
@@ -83,6 +91,8 @@ async function measure(options: {
   workers: number;
   durationMs: number;
   countCalls?: boolean;
+  /** The backlog, in the order it is sent; mock issues by default. */
+  issues?: Issue[];
 }): Promise<Measured> {
   const stateDir = await mkdtemp(join(tmpdir(), 'fanout-bench-'));
   let dispatcher: Dispatcher | undefined;
@@ -98,7 +108,7 @@ async function measure(options: {
       timeoutMs: 300_000,
       maxReceiveCount: 3,
       budgetMicros: 1_000_000_000,
-      issues: mockIssues(options.jobs),
+      issues: options.issues ?? mockIssues(options.jobs),
       agent: {
         kind: 'simulate',
         durationMs: { min: options.durationMs, max: options.durationMs },
@@ -115,7 +125,29 @@ async function measure(options: {
     const jobs = await local.state.listJobs(report.runId);
     await local.close();
     const waitsMs = jobs.map((j) => (j.startedAt ?? 0) - (j.registeredAt ?? 0));
-    return { report, invocations: dispatcher?.invocations ?? [], peakRuntimeRss, waitsMs };
+    const waitsByRepo = new Map<string, number[]>();
+    for (const [i, job] of jobs.entries()) {
+      const repo = repoOf(job.jobKey);
+      waitsByRepo.set(repo, [...(waitsByRepo.get(repo) ?? []), waitsMs[i] as number]);
+    }
+    const byStart = [...jobs].sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
+    const startOrder = byStart.map((job) => job.jobKey);
+    // From the run's first start: the wait in the queue, without the send before it.
+    const firstStart = byStart[0]?.startedAt ?? 0;
+    const queuedByRepo = new Map<string, number[]>();
+    for (const job of byStart) {
+      const repo = repoOf(job.jobKey);
+      queuedByRepo.set(repo, [...(queuedByRepo.get(repo) ?? []), (job.startedAt ?? 0) - firstStart]);
+    }
+    return {
+      report,
+      invocations: dispatcher?.invocations ?? [],
+      peakRuntimeRss,
+      waitsMs,
+      waitsByRepo,
+      startOrder,
+      queuedByRepo,
+    };
   } finally {
     clearInterval(sampler);
     await rm(stateDir, { recursive: true, force: true });
@@ -293,6 +325,9 @@ export async function benchCommand(
       `busiest item ${race.busiestItemWrites} of ${race.ledgerWrites} writes, largest ${race.maxItemBytes} bytes (${formatMs(race.tookMs)})`,
   );
 
+  // 7. Fair share (#15): a large repository's backlog sent first, a small one's after it.
+  const fair = await benchFairness(quick, out);
+
   // 6. Local speed (#14): the built command line, as `npm start` runs it, timed from outside.
   const local = await benchLocalSpeed(quick, out);
 
@@ -313,6 +348,7 @@ export async function benchCommand(
     ledger,
     ledgerRace: race,
     localSpeed: local,
+    fairness: fair,
     tookMs: Date.now() - started,
   };
   mkdirSync(outDir, { recursive: true });
@@ -322,6 +358,53 @@ export async function benchCommand(
     `\nwritten: ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} (took ${formatMs(results.tookMs)})`,
   );
   return 0;
+}
+
+/**
+ * Section 7: repository A's backlog sent first and B's few jobs right after, to 5 workers.
+ * On a first-in-first-out queue B's jobs wait for A's whole backlog; with the repositories
+ * taking turns, about one round of the fleet.
+ */
+export async function benchFairness(quick: boolean, out: (text: string) => void) {
+  const big = quick ? 60 : 500;
+  const durationMs = 50;
+  const issue = (repo: string, number: number): Issue => ({
+    repo,
+    number,
+    title: `${repo} ${number}`,
+    body: '',
+    labels: [],
+  });
+  const issues = [
+    ...Array.from({ length: big }, (_, i) => issue('acme/big', i + 1)),
+    ...Array.from({ length: 10 }, (_, i) => issue('acme/small', i + 1)),
+  ];
+  const run = await measure({ jobs: issues.length, workers: 5, durationMs, issues });
+  const smallP95 = percentile(run.queuedByRepo.get('acme/small') ?? [], 95);
+  // Where the small repository's last job came in the order the jobs started.
+  const smallLastStart = Math.max(
+    0,
+    ...run.startOrder.map((key, i) => (key.startsWith('acme/small#') ? i + 1 : 0)),
+  );
+  const bigP95 = percentile(run.queuedByRepo.get('acme/big') ?? [], 95);
+  // First in, first out, the small repository's jobs would have started after the big one's last.
+  const fifoMs = Math.max(0, ...(run.queuedByRepo.get('acme/big') ?? []));
+  out(
+    `fairness  ${big} jobs of acme/big sent first, then 10 of acme/small, 5 workers, ${durationMs} ms jobs: ` +
+      `from the first job's start, acme/small's jobs started within ${formatMs(smallP95)} (p95), acme/big's ${formatMs(bigP95)} ` +
+      `(first in, first out would have started acme/small's after acme/big's last, at ${formatMs(fifoMs)})` +
+      `; its last job was number ${smallLastStart} of ${issues.length} to start`,
+  );
+  return {
+    big,
+    small: 10,
+    workers: 5,
+    durationMs,
+    smallP95WaitMs: smallP95,
+    bigP95WaitMs: bigP95,
+    fifoWaitMs: fifoMs,
+    smallLastStart,
+  };
 }
 
 /** Section 6: efficiency, zero-duration throughput, start-up and memory of the built command line. */

@@ -46,6 +46,10 @@ describe('fanout bench --quick (as CI runs it: figures printed, not held to wall
     expect(local.firstStartedMs[0]).toBeGreaterThan(0);
     expect(local.fleet.workers).toBe(10);
     if (process.platform === 'linux') expect(local.fleet.workerPrivateMb).toBeGreaterThan(0);
+    // Fair share: the small repository's jobs start among the first of the run, not after
+    // the big one's 60 (an order, not a time: the queue gives the repositories turns).
+    expect(results.fairness.smallLastStart).toBeGreaterThan(0);
+    expect(results.fairness.smallLastStart).toBeLessThan(35);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/<svg[\s\S]*speedup[\s\S]*efficiency/);
   }, 240_000);
 });
