@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatCsv, formatReport } from '../../cli/format.js';
 import { buildReport, idealMakespan } from '../../shared/domain/report.js';
-import type { JobRecord } from '../../shared/ports/state.js';
+import type { JobRecord, RunRecord } from '../../shared/ports/state.js';
 
 describe('ideal makespan', () => {
   it('is ceil(jobs / workers) x duration for equal jobs', () => {
@@ -16,6 +16,20 @@ describe('ideal makespan', () => {
   it('is never shorter than the longest job', () => {
     expect(idealMakespan([5000, 100, 100], 3)).toBe(5000);
   });
+});
+
+/** A run record with nothing spent: what a report's figures do not depend on. */
+const quietRun = (budgetMicros: number, jobCount: number): RunRecord => ({
+  runId: 'r',
+  budgetMicros,
+  spentMicros: 0,
+  abandonedMicros: 0,
+  reservedMicros: 0,
+  openReservations: 0,
+  consistent: true,
+  availableMicros: 0,
+  jobCount,
+  createdAt: 0,
 });
 
 describe('run report', () => {
@@ -69,18 +83,7 @@ describe('run report', () => {
       costMicros,
       worker: 'worker-01',
     });
-    const run = {
-      runId: 'r',
-      budgetMicros: 1_000_000,
-      spentMicros: 0,
-      abandonedMicros: 0,
-      reservedMicros: 0,
-      openReservations: 0,
-      consistent: true,
-      availableMicros: 0,
-      jobCount: 5,
-      createdAt: 0,
-    };
+    const run = quietRun(1_000_000, 5);
     const report = buildReport({
       run,
       jobs: [
@@ -112,18 +115,7 @@ describe('run report', () => {
 
   it('writes CSV a spreadsheet cannot run: cells that begin like a formula are text, with the error message', () => {
     const report = buildReport({
-      run: {
-        runId: 'r',
-        budgetMicros: 0,
-        spentMicros: 0,
-        abandonedMicros: 0,
-        reservedMicros: 0,
-        openReservations: 0,
-        consistent: true,
-        availableMicros: 0,
-        jobCount: 1,
-        createdAt: 0,
-      },
+      run: quietRun(0, 1),
       jobs: [
         {
           runId: 'r',
