@@ -1,4 +1,4 @@
-import type { RunReport } from '../shared/domain/report.js';
+import type { RepositoryRow, RunReport } from '../shared/domain/report.js';
 import type { StatusSnapshot } from '../shared/domain/status.js';
 import { formatMs, formatUsd, plural } from '../shared/domain/units.js';
 
@@ -62,28 +62,28 @@ export function formatReport(report: RunReport): string {
     `speedup ${t.speedup.toFixed(2)}x  efficiency ${(t.efficiency * 100).toFixed(1)}% of the ideal makespan` +
       (t.caveat ? ` (${t.caveat})` : ''),
   ];
-  if (report.repositories.length > 1) {
-    lines.push(
-      '',
-      table(
-        ['repository', 'jobs', 'done', 'failed', 'skipped', 'pending', 'cost'],
-        report.repositories.map((r) => [
-          r.repo,
-          String(r.jobs),
-          String(r.done),
-          String(r.failed),
-          String(r.skipped),
-          String(r.pending),
-          formatUsd(Math.round(r.costUsd * 1e6)),
-        ]),
-      ),
-    );
-  }
+  if (report.repositories.length > 1) lines.push('', repositoriesTable(report.repositories));
   if (report.deadLetters.length > 0) {
     lines.push('', `dead-letter queue (${report.deadLetters.length}):`);
     for (const d of report.deadLetters) lines.push(`  ${d.jobKey ?? d.messageId}  ${d.code}  ${d.reason}`);
   }
   return lines.join('\n');
+}
+
+/** A run's repositories, a row each: shown when a run has more than one. */
+function repositoriesTable(rows: readonly RepositoryRow[]): string {
+  return table(
+    ['repository', 'jobs', 'done', 'failed', 'skipped', 'pending', 'cost'],
+    rows.map((r) => [
+      r.repo,
+      String(r.jobs),
+      String(r.done),
+      String(r.failed),
+      String(r.skipped),
+      String(r.pending),
+      formatUsd(Math.round(r.costUsd * 1e6)),
+    ]),
+  );
 }
 
 export function formatStatus(s: StatusSnapshot): string {
@@ -113,6 +113,7 @@ export function formatStatus(s: StatusSnapshot): string {
       `  budget ${formatUsd(l.budgetMicros)}`,
     `throughput ${s.throughputPerMinute.toFixed(1)} jobs/min` +
       (s.etaMs !== undefined && t.PENDING + t.RUNNING > 0 ? `  ETA ${formatMs(s.etaMs)}` : ''),
+    ...(s.repositories.length > 1 ? ['', repositoriesTable(s.repositories)] : []),
   ].join('\n');
 }
 

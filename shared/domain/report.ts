@@ -142,7 +142,8 @@ export function buildReport(input: ReportInput): RunReport {
 /** The repository of a job key (`owner/name#number`). */
 export const repoOf = (key: string): string => key.slice(0, key.lastIndexOf('#'));
 
-function repositoriesOf(jobs: readonly JobRecord[]): RepositoryRow[] {
+/** Each repository's jobs and cost, by name: for the report and for `fanout status`. */
+export function repositoriesOf(jobs: readonly JobRecord[]): RepositoryRow[] {
   const rows = new Map<
     string,
     { jobs: number; done: number; failed: number; skipped: number; pending: number; costMicros: number }

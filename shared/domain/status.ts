@@ -1,5 +1,6 @@
 import type { QueueDepths } from '../ports/queue.js';
 import type { JobRecord, JobStatus, RunRecord, WorkerSlot } from '../ports/state.js';
+import { type RepositoryRow, repositoriesOf } from './report.js';
 
 export interface WorkerRow {
   readonly workerId: string;
@@ -19,6 +20,8 @@ export interface StatusSnapshot {
   readonly workers: readonly WorkerRow[];
   readonly queue: QueueDepths;
   readonly totals: Readonly<Record<JobStatus, number>> & { readonly jobs: number };
+  /** Per repository: its jobs, those finished, those still waiting or running, and its cost. */
+  readonly repositories: readonly RepositoryRow[];
   readonly ledger: {
     readonly spentMicros: number;
     readonly reservedMicros: number;
@@ -99,6 +102,7 @@ export function buildStatus(input: {
     workers,
     queue: input.queue,
     totals: { ...totals, jobs: jobs.length },
+    repositories: repositoriesOf(jobs),
     ledger: {
       spentMicros: run.spentMicros,
       reservedMicros: run.reservedMicros,

@@ -404,7 +404,15 @@ describe('local target, end to end: send from GitHub, run, status, report', () =
     expect(JSON.parse(printed[0] as string)).toMatchObject({
       runId: 'repos',
       totals: { PENDING: 3, jobs: 3 },
+      repositories: [
+        { repo: 'acme/api', jobs: 2, pending: 2 },
+        { repo: 'acme/web', jobs: 1, pending: 1 },
+      ],
     });
+    printed = [];
+    expect(await statusCommand(['--state-dir', dir], { out })).toBe(0);
+    expect(printed.join('\n')).toMatch(/repository\s+jobs\s+done\s+failed\s+skipped\s+pending\s+cost/);
+    expect(printed.join('\n')).toMatch(/acme\/web\s+1\s+0\s+0\s+0\s+1/);
   });
 });
 
