@@ -1,10 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fetchGitHubIssues } from '../shared/adapters/github-issues.js';
 import { readIssuesFile } from '../shared/adapters/issues-file.js';
 import { DEMO_MODEL } from '../shared/agents/model-ids.js';
 import type { AgentConfig } from '../shared/domain/agent-settings.js';
 import { FanoutError } from '../shared/domain/errors.js';
-import { type Issue, mockIssues, newRunId, parseRunId } from '../shared/domain/job.js';
+import { type Issue, mockIssues, newRunId, parseRunId, RepoNameSchema } from '../shared/domain/job.js';
 import { formatSendSummary, sendIssues } from '../shared/domain/send.js';
 import { usdToMicros } from '../shared/domain/units.js';
 import { AGENT_HELP, AGENT_OPTIONS, agentFromFlags } from './agent-flags.js';
@@ -21,6 +22,8 @@ Sources (one of):
                          keep their owner/repo#n keys and are counted apart in the
                          report (token from GITHUB_TOKEN; GITHUB_API_URL for
                          GitHub Enterprise)
+  --github-repos FILE    the repositories listed in FILE, one owner/repo a line (# for
+                         comments); with --github or alone
     --label NAME         only issues with this label (repeat for several)
     --state S            open, closed or all (default open)
     --limit N            at most N issues of each repository
@@ -52,6 +55,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
     options: {
       help: { type: 'boolean', short: 'h' },
       github: { type: 'string', multiple: true },
+      'github-repos': { type: 'string' },
       label: { type: 'string', multiple: true },
       state: { type: 'string' },
       limit: { type: 'string' },
@@ -69,7 +73,9 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
     out(SEND_HELP);
     return 0;
   }
-  const sources = [values.github, values.file, values.mock].filter((v) => v !== undefined).length;
+  const listed = values['github-repos'] !== undefined ? readRepoList(values['github-repos']) : undefined;
+  const github = values.github || listed ? [...(values.github ?? []), ...(listed ?? [])] : undefined;
+  const sources = [github, values.file, values.mock].filter((v) => v !== undefined).length;
   if (sources !== 1)
     throw new FanoutError('INVALID_INPUT', 'name one source: --github OWNER/REPO, --file PATH or --mock N');
   const agent = agentFromFlags(values);
@@ -96,7 +102,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
   if (values.mock !== undefined) issues = mockIssues(integer(values.mock, '--mock', 0, 1, 100_000));
   else if (values.file !== undefined) issues = await readIssuesFile(values.file);
   else {
-    const repos = [...new Set(values.github ?? [])];
+    const repos = [...new Set(github ?? [])];
     const limit = values.limit !== undefined ? integer(values.limit, '--limit', 0, 1, 100_000) : undefined;
     issues = [];
     // One repository after another, every one read before anything is sent: a repository
@@ -188,4 +194,34 @@ export function retentionWarning(
     `${(worstSeconds / 86_400).toFixed(1)} days; SQS deletes a job that waits over ${stack.queueRetentionDays} days ` +
     'without dead-lettering it. Deploy more workers (-c workers=N) or send in smaller parts.'
   );
+}
+
+/**
+ * A file of repositories, one `owner/name` a line; blank lines and `#` comments are
+ * skipped. Every bad line is named with its number before anything is read from GitHub.
+ */
+export function readRepoList(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new FanoutError('INVALID_INPUT', `cannot read --github-repos ${path}: ${(error as Error).message}`);
+  }
+  const repos: string[] = [];
+  const bad: string[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.replace(/#.*$/, '').trim();
+    if (!line) return;
+    if (RepoNameSchema.safeParse(line).success) repos.push(line);
+    else bad.push(`line ${i + 1} ("${line}")`);
+  });
+  if (bad.length > 0) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `--github-repos ${path}: ${bad.join(', ')} ${bad.length === 1 ? 'is' : 'are'} not owner/repo`,
+    );
+  }
+  if (repos.length === 0)
+    throw new FanoutError('INVALID_INPUT', `--github-repos ${path} lists no repository`);
+  return repos;
 }

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { AgentConfigSchema } from './agent-settings.js';
 import { FanoutError } from './errors.js';
 
-const repoName = z
+/** owner/name, as GitHub spells a repository. */
+export const RepoNameSchema = z
   .string()
   .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must look like owner/name')
   .refine((repo) => repo.split('/').every((part) => part !== '.' && part !== '..'), 'must not use . or ..');
@@ -13,7 +14,7 @@ export const RunIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-
 
 /** An issue as the user gives it (issues file, GitHub, mock). */
 export const IssueSchema = z.object({
-  repo: repoName,
+  repo: RepoNameSchema,
   number: z.number().int().positive(),
   title: z.string().min(1).max(1024),
   body: z.string().max(1_000_000).default(''),

@@ -364,10 +364,18 @@ describe('local target, end to end: send from GitHub, run, status, report', () =
     });
     const dir = await mkdtemp(join(tmpdir(), 'fanout-repos-'));
     try {
-      const args = ['--github', 'acme/api', '--github', 'acme/web', '--label', 'agent'];
+      // One repository named, the other listed in a file (with a comment and a blank line).
+      const list = join(dir, 'repos.txt');
+      writeFileSync(list, '# the team\u2019s repositories\nacme/web\n\nacme/api  # also named below\n');
+      const args = ['--github', 'acme/api', '--github-repos', list, '--label', 'agent'];
       const target = ['--local', '--state-dir', dir, '--run-id', 'repos'];
       expect(await sendCommand([...args, ...target], { out, githubBaseUrl: gh.baseUrl })).toBe(0);
       expect(printed.join('\n')).toMatch(/Run repos \(new\): sent 3, 0 already sent/);
+      // A list with a line that is not owner/repo is refused, naming the line, before GitHub is asked.
+      writeFileSync(list, 'acme/web\nnot a repo\n');
+      await expect(sendCommand(['--github-repos', list, ...target], { out })).rejects.toThrow(
+        /--github-repos .*repos\.txt: line 2 \("not a repo"\) is not owner\/repo/,
+      );
       // A repository that cannot be read stops the send before anything is sent.
       printed = [];
       const missing = [
