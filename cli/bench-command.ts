@@ -77,8 +77,6 @@ interface Measured {
   invocations: readonly InvocationStats[];
   peakRuntimeRss: number;
   waitsMs: number[];
-  /** From registration to start, per repository (`owner/name`). */
-  waitsByRepo: Map<string, number[]>;
   /** Job keys in the order their jobs started. */
   startOrder: string[];
   /** From the run's first job start to each job's start, per repository. */
@@ -125,11 +123,6 @@ async function measure(options: {
     const jobs = await local.state.listJobs(report.runId);
     await local.close();
     const waitsMs = jobs.map((j) => (j.startedAt ?? 0) - (j.registeredAt ?? 0));
-    const waitsByRepo = new Map<string, number[]>();
-    for (const [i, job] of jobs.entries()) {
-      const repo = repoOf(job.jobKey);
-      waitsByRepo.set(repo, [...(waitsByRepo.get(repo) ?? []), waitsMs[i] as number]);
-    }
     const byStart = [...jobs].sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
     const startOrder = byStart.map((job) => job.jobKey);
     // From the run's first start: the wait in the queue, without the send before it.
@@ -144,7 +137,6 @@ async function measure(options: {
       invocations: dispatcher?.invocations ?? [],
       peakRuntimeRss,
       waitsMs,
-      waitsByRepo,
       startOrder,
       queuedByRepo,
     };
