@@ -16,7 +16,7 @@ import {
   EFFICIENCY_BEFORE,
   EFFICIENCY_SEED,
   EFFICIENCY_TARGET,
-  median,
+  percentile,
   runBuilt,
 } from './bench-local-speed.js';
 import { commandFlags } from './command.js';
@@ -65,12 +65,6 @@ interface Prices {
   s3: { putPerThousand: number; getPerThousand: number };
   limits: { dynamodbItemWritesPerSecond: number; dynamodbPartitionWritesPerSecond: number };
 }
-
-const percentile = (values: readonly number[], p: number): number => {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-};
 
 interface Measured {
   report: RunReport;
@@ -466,8 +460,14 @@ export async function benchLocalSpeed(quick: boolean, out: (text: string) => voi
     { sampleMemory: true },
   );
   const memory = fleet.workerMemory;
-  const privateMb = median(memory.map((m) => m.privateMb));
-  const rssMb = median(memory.map((m) => m.rssMb));
+  const privateMb = percentile(
+    memory.map((m) => m.privateMb),
+    50,
+  );
+  const rssMb = percentile(
+    memory.map((m) => m.rssMb),
+    50,
+  );
   out(
     `local     ${fleet.report.workers} workers started in ${formatMs(fleet.report.timing.startupMs)} ` +
       `(first job at ${formatMs(fleet.firstStartedMs)} from the command)` +

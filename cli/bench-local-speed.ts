@@ -135,7 +135,9 @@ export async function runBuilt(
   }
 }
 
-export const median = (values: readonly number[]): number => {
+/** The value below which p percent of the values lie (nearest rank); 0 for no values. */
+export const percentile = (values: readonly number[], p: number): number => {
+  if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? Number.NaN : (sorted[Math.floor(sorted.length / 2)] as number);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 };
