@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedDynamo } from '../shared/adapters/embedded-dynamo.js';
-import { type Issue, mockIssues } from '../shared/domain/job.js';
-import { type RunReport, repoOf } from '../shared/domain/report.js';
+import { type Issue, mockIssues, parseJobKey } from '../shared/domain/job.js';
+import type { RunReport } from '../shared/domain/report.js';
 import { formatMs } from '../shared/domain/units.js';
 import type { Dispatcher } from '../shared/local/dispatcher.js';
 import { runLocal } from '../shared/local/local-run.js';
@@ -123,7 +123,7 @@ async function measure(options: {
     const firstStart = byStart[0]?.startedAt ?? 0;
     const queuedByRepo = new Map<string, number[]>();
     for (const job of byStart) {
-      const repo = repoOf(job.jobKey);
+      const { repo } = parseJobKey(job.jobKey);
       queuedByRepo.set(repo, [...(queuedByRepo.get(repo) ?? []), (job.startedAt ?? 0) - firstStart]);
     }
     return {

@@ -4,7 +4,7 @@ import type { JobOutcome, Lease } from '../ports/state.js';
 import type { Workspace } from '../ports/workspace.js';
 import { MAX_RUN_TIME_MS } from './agent-settings.js';
 import { FanoutError, toFanoutError } from './errors.js';
-import { type JobMessage, jobKey, jobPrefix, messageGroupOf } from './job.js';
+import { type JobMessage, jobKey, jobPrefix, queueEntry } from './job.js';
 import { LeaseKeeper } from './lease.js';
 import { AttemptLedger, reclaimAbandoned } from './ledger.js';
 import type { RecordResult, WorkerDeps } from './worker-deps.js';
@@ -254,11 +254,7 @@ export class Attempt {
         const { stalls: _, ...carried } = message;
         const { continuation, workedMs, stalls } = decision;
         const sent = await queue.send([
-          {
-            id: key,
-            group: messageGroupOf(message.issue.repo),
-            body: JSON.stringify({ ...carried, continuation, workedMs, ...(stalls > 0 ? { stalls } : {}) }),
-          },
+          queueEntry({ ...carried, continuation, workedMs, ...(stalls > 0 ? { stalls } : {}) }),
         ]);
         if (sent.failed.length > 0) {
           // The current message comes back after its visibility timeout and resumes instead.

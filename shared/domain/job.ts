@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import type { SendEntry } from '../ports/queue.js';
 import { AgentConfigSchema } from './agent-settings.js';
 import { FanoutError } from './errors.js';
 
@@ -23,10 +24,15 @@ export const IssueSchema = z.object({
 });
 export type Issue = z.infer<typeof IssueSchema>;
 
+/** The repository and issue number of a job key (`owner/repo#12`). */
+export function parseJobKey(key: string): { readonly repo: string; readonly number: number } {
+  const hash = key.lastIndexOf('#');
+  return { repo: key.slice(0, hash), number: Number(key.slice(hash + 1)) };
+}
+
 /** The job prefix of a job key (`owner/repo#12`). */
 export function prefixForKey(runId: string, key: string): string {
-  const hash = key.lastIndexOf('#');
-  return jobPrefix(runId, { repo: key.slice(0, hash), number: Number(key.slice(hash + 1)) });
+  return jobPrefix(runId, parseJobKey(key));
 }
 
 /** SQS refuses a message over 256 KiB; fanout holds the local queue to the same limit. */
@@ -78,6 +84,18 @@ export const MESSAGE_GROUP_MAX_CHARS = 128;
 export function messageGroupOf(repo: string): string {
   if (repo.length <= MESSAGE_GROUP_MAX_CHARS) return repo;
   return `${repo.slice(0, MESSAGE_GROUP_MAX_CHARS - 13)}~${createHash('sha256').update(repo).digest('base64url').slice(0, 12)}`;
+}
+
+/**
+ * A job's message as the queue takes it: keyed by its job, in its repository's fairness
+ * group. Every path that puts a job on the queue (send, a continuation, a repair) uses it.
+ */
+export function queueEntry(message: JobMessage): SendEntry {
+  return {
+    id: jobKey(message.issue),
+    body: JSON.stringify(message),
+    group: messageGroupOf(message.issue.repo),
+  };
 }
 
 export function jobPrefix(runId: string, issue: Pick<Issue, 'repo' | 'number'>): string {

@@ -1,6 +1,6 @@
 import type { DeadLetter } from '../ports/queue.js';
 import type { JobRecord, JobStatus, RunRecord } from '../ports/state.js';
-import { jobKey, parseJobMessage } from './job.js';
+import { jobKey, parseJobKey, parseJobMessage } from './job.js';
 import { plural } from './units.js';
 
 /**
@@ -139,9 +139,6 @@ export function buildReport(input: ReportInput): RunReport {
   };
 }
 
-/** The repository of a job key (`owner/name#number`). */
-export const repoOf = (key: string): string => key.slice(0, key.lastIndexOf('#'));
-
 /** Each repository's jobs and cost, by name: for the report and for `fanout status`. */
 export function repositoriesOf(jobs: readonly JobRecord[]): RepositoryRow[] {
   const rows = new Map<
@@ -149,7 +146,7 @@ export function repositoriesOf(jobs: readonly JobRecord[]): RepositoryRow[] {
     { jobs: number; done: number; failed: number; skipped: number; pending: number; costMicros: number }
   >();
   for (const job of jobs) {
-    const repo = repoOf(job.jobKey);
+    const { repo } = parseJobKey(job.jobKey);
     const row = rows.get(repo) ?? { jobs: 0, done: 0, failed: 0, skipped: 0, pending: 0, costMicros: 0 };
     row.jobs++;
     if (job.status === 'DONE') row.done++;

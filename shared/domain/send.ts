@@ -11,7 +11,7 @@ import {
   jobKey,
   jobPrefix,
   MAX_MESSAGE_BYTES,
-  messageGroupOf,
+  queueEntry,
 } from './job.js';
 import { formatUsd } from './units.js';
 
@@ -174,13 +174,7 @@ export async function sendIssues(
     }
   }
 
-  const result = await deps.queue.send(
-    ready.map((item) => ({
-      id: item.key,
-      body: JSON.stringify(item.message),
-      group: messageGroupOf(item.message.issue.repo),
-    })),
-  );
+  const result = await deps.queue.send(ready.map((item) => queueEntry(item.message)));
   for (const failure of result.failed)
     failed.push({ jobKey: failure.id, code: failure.code, message: failure.message });
   const sentAt = clock();

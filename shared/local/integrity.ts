@@ -12,14 +12,7 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { checksummedLine, readChecksummedLine } from '../adapters/checksummed-lines.js';
 import type { LocalQueue } from '../adapters/local-queue.js';
 import { FanoutError } from '../domain/errors.js';
-import {
-  JOB_MESSAGE_FILE,
-  type JobMessage,
-  JobMessageSchema,
-  jobKey,
-  jobPrefix,
-  messageGroupOf,
-} from '../domain/job.js';
+import { JOB_MESSAGE_FILE, JobMessageSchema, jobKey, prefixForKey, queueEntry } from '../domain/job.js';
 import { formatUsd } from '../domain/units.js';
 import type { FinalStatus, StatePort } from '../ports/state.js';
 import type { WorkspaceStore } from '../ports/workspace.js';
@@ -166,10 +159,7 @@ export async function repairQueue(input: {
   for (const job of await state.listJobs(runId)) {
     if (job.status !== 'PENDING' && job.status !== 'RUNNING') continue;
     if (job.enqueuedAt === undefined || queued.has(job.jobKey)) continue;
-    const hash = job.jobKey.lastIndexOf('#');
-    const workspace = input.workspaces.open(
-      jobPrefix(runId, { repo: job.jobKey.slice(0, hash), number: Number(job.jobKey.slice(hash + 1)) }),
-    );
+    const workspace = input.workspaces.open(prefixForKey(runId, job.jobKey));
     const kept = await workspace.read(JOB_MESSAGE_FILE);
     const parsed = kept
       ? JobMessageSchema.safeParse(safeJson(Buffer.from(kept).toString('utf8')))
@@ -178,10 +168,7 @@ export async function repairQueue(input: {
       unrecoverable.push(job.jobKey);
       continue;
     }
-    const message: JobMessage = parsed.data;
-    await queue.send([
-      { id: job.jobKey, body: JSON.stringify(message), group: messageGroupOf(message.issue.repo) },
-    ]);
+    await queue.send([queueEntry(parsed.data)]);
     requeued.push(job.jobKey);
   }
   return { runId, requeued, unrecoverable };
