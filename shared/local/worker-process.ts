@@ -29,7 +29,25 @@ function jsonLogger(workerId: string): Logger {
 }
 
 let nextRequest = 0;
-const pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+/** Requests to the run's process (the queue's, the engine's) awaiting their reply, by id. */
+const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+
+/** Sends a request to the run's process over IPC; its reply (by id) settles the promise. */
+function ask<T>(message: (requestId: number) => FromWorker): Promise<T> {
+  const requestId = ++nextRequest;
+  return new Promise((resolve, reject) => {
+    pending.set(requestId, { resolve: resolve as (value: unknown) => void, reject });
+    send(message(requestId));
+  });
+}
+
+/** Settles the request a reply answers. */
+function answer(requestId: number, outcome: { value?: unknown; error?: string }): void {
+  const waiter = pending.get(requestId);
+  pending.delete(requestId);
+  if (outcome.error) waiter?.reject(new Error(outcome.error));
+  else waiter?.resolve(outcome.value);
+}
 
 /** The queue lives in the dispatcher; a worker reaches it over IPC, as a Lambda reaches SQS over HTTPS. */
 const queue: QueueControl = {
@@ -42,11 +60,7 @@ const queue: QueueControl = {
 };
 
 function request(queueRequest: QueueRequest): Promise<void> {
-  const requestId = ++nextRequest;
-  return new Promise((resolve, reject) => {
-    pending.set(requestId, { resolve, reject });
-    send({ type: 'queue', requestId, request: queueRequest });
-  });
+  return ask((requestId) => ({ type: 'queue', requestId, request: queueRequest }));
 }
 
 type BaseDeps = Omit<WorkerDeps, 'owner' | 'deadline' | 'signal'>;
@@ -68,15 +82,9 @@ function counted<T extends object>(inner: T, kind: keyof typeof calls): T {
   });
 }
 
-const engineCalls = new Map<number, (reply: EngineReply) => void>();
-
 /** The state table's engine lives in the run's process too; requests go over the same channel. */
 function callEngine(request: EngineRequest): Promise<EngineReply> {
-  const requestId = ++nextRequest;
-  return new Promise((resolve) => {
-    engineCalls.set(requestId, resolve);
-    send({ type: 'engine', requestId, request });
-  });
+  return ask((requestId) => ({ type: 'engine', requestId, request }));
 }
 
 function wire(init: WorkerInit): BaseDeps & { readonly state: StatePort } {
@@ -186,19 +194,12 @@ process.on('message', (message: ToWorker) => {
     case 'cancel':
       cancel.abort();
       break;
-    case 'engine-reply': {
-      const resolve = engineCalls.get(message.requestId);
-      engineCalls.delete(message.requestId);
-      resolve?.(message.reply);
+    case 'engine-reply':
+      answer(message.requestId, { value: message.reply });
       break;
-    }
-    case 'queue-reply': {
-      const waiter = pending.get(message.requestId);
-      pending.delete(message.requestId);
-      if (message.error) waiter?.reject(new Error(message.error));
-      else waiter?.resolve();
+    case 'queue-reply':
+      answer(message.requestId, message.error ? { error: message.error } : {});
       break;
-    }
   }
 });
 
