@@ -73,16 +73,25 @@ export function formatReport(report: RunReport): string {
 /** A run's repositories, a row each: shown when a run has more than one. */
 function repositoriesTable(rows: readonly RepositoryRow[]): string {
   return table(
-    ['repository', 'jobs', 'done', 'failed', 'skipped', 'pending', 'cost'],
+    ['repository', 'jobs', 'done', 'failed', 'skipped', 'waiting', 'running', 'cost'],
     rows.map((r) => [
       r.repo,
       String(r.jobs),
       String(r.done),
       String(r.failed),
       String(r.skipped),
-      String(r.pending),
+      String(r.waiting),
+      String(r.running),
       formatUsd(Math.round(r.costUsd * 1e6)),
     ]),
+  );
+}
+
+/** A run's jobs by priority: shown when a run has jobs other than normal ones. */
+function prioritiesTable(rows: StatusSnapshot['priorities']): string {
+  return table(
+    ['priority', 'jobs', 'waiting', 'running', 'finished'],
+    rows.map((r) => [r.priority, String(r.jobs), String(r.waiting), String(r.running), String(r.finished)]),
   );
 }
 
@@ -113,6 +122,9 @@ export function formatStatus(s: StatusSnapshot): string {
       `  budget ${formatUsd(l.budgetMicros)}`,
     `throughput ${s.throughputPerMinute.toFixed(1)} jobs/min` +
       (s.etaMs !== undefined && t.PENDING + t.RUNNING > 0 ? `  ETA ${formatMs(s.etaMs)}` : ''),
+    ...(s.priorities.some((p) => p.priority !== 'normal' && p.jobs > 0)
+      ? ['', prioritiesTable(s.priorities)]
+      : []),
     ...(s.repositories.length > 1 ? ['', repositoriesTable(s.repositories)] : []),
   ].join('\n');
 }

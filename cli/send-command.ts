@@ -5,7 +5,16 @@ import { readIssuesFile } from '../shared/adapters/issues-file.js';
 import { DEMO_MODEL } from '../shared/agents/model-ids.js';
 import type { AgentConfig } from '../shared/domain/agent-settings.js';
 import { FanoutError } from '../shared/domain/errors.js';
-import { type Issue, mockIssues, newRunId, parseRunId, RepoNameSchema } from '../shared/domain/job.js';
+import {
+  type Issue,
+  mockIssues,
+  newRunId,
+  PRIORITIES,
+  type Priority,
+  PrioritySchema,
+  parseRunId,
+  RepoNameSchema,
+} from '../shared/domain/job.js';
 import { formatSendSummary, sendIssues } from '../shared/domain/send.js';
 import { usdToMicros } from '../shared/domain/units.js';
 import { AGENT_HELP, AGENT_OPTIONS, agentFromFlags } from './agent-flags.js';
@@ -36,6 +45,10 @@ ${TARGET_HELP}
 Run:
   --run-id ID            the run to send to (default: a new run)
   --budget-usd USD       budget of a new run (default: the stack's budgetUsd, or 10)
+  --priority P           high, normal or low, for every issue of this send; without
+                         it, an issue's label priority:high|normal|low sets its own
+                         (default normal). A waiting job starts before every waiting
+                         job of a lower priority.
   --dry-run              print what would be sent, send nothing
 
 The run's agent (each message carries it; without these flags, the workers' own):
@@ -64,6 +77,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
       mock: { type: 'string' },
       'run-id': { type: 'string' },
       'budget-usd': { type: 'string' },
+      priority: { type: 'string' },
       'dry-run': { type: 'boolean' },
       ...AGENT_OPTIONS,
       ...TARGET_OPTIONS,
@@ -83,6 +97,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
     values['budget-usd'] === undefined
       ? undefined
       : decimal(values['budget-usd'], '--budget-usd', 10, 0, 1_000_000);
+  const priority = values.priority !== undefined ? parsePriority(values.priority) : undefined;
   const runId = values['run-id'] !== undefined ? parseRunId(values['run-id']) : newRunId(new Date());
   const state = values.state ?? 'open';
   if (state !== 'open' && state !== 'closed' && state !== 'all') {
@@ -144,7 +159,13 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
     }
     const summary = await sendIssues(
       issues,
-      { runId, budgetMicros, budgetGiven: budgetFlag !== undefined, ...(agent ? { agent } : {}) },
+      {
+        runId,
+        budgetMicros,
+        budgetGiven: budgetFlag !== undefined,
+        ...(agent ? { agent } : {}),
+        ...(priority ? { priority } : {}),
+      },
       { state: target.state, queue: target.queue, workspaces: target.workspaces, clock: Date.now },
       { dryRun: Boolean(values['dry-run']), keepMessages: target.keepsMessages },
     );
@@ -224,4 +245,11 @@ export function readRepoList(path: string): string[] {
   if (repos.length === 0)
     throw new FanoutError('INVALID_INPUT', `--github-repos ${path} lists no repository`);
   return repos;
+}
+
+function parsePriority(value: string): Priority {
+  const parsed = PrioritySchema.safeParse(value);
+  if (!parsed.success)
+    throw new FanoutError('INVALID_INPUT', `--priority must be ${PRIORITIES.join(', ')}, not "${value}"`);
+  return parsed.data;
 }

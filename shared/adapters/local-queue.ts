@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { FanoutError } from '../domain/errors.js';
+import { PRIORITIES, type Priority } from '../domain/job.js';
 import type {
   DeadLetter,
   DeadLetterReason,
@@ -38,13 +39,15 @@ interface Message {
   readonly sentAt: number;
   /** Its fairness group (the repository); '' when it was sent without one. */
   readonly group: string;
+  readonly priority: Priority;
   receiveCount: number;
   visibleAt: number;
   receipt?: string;
 }
 
 type JournalEntry =
-  | { op: 'S'; id: string; body: string; t: number; g?: string }
+  /** `p` is absent for normal priority. */
+  | { op: 'S'; id: string; body: string; t: number; g?: string; p?: Priority }
   | { op: 'R'; id: string; n: number }
   | { op: 'D'; id: string }
   | { op: 'L'; id: string; code: string; reason: string; t: number }
@@ -66,10 +69,18 @@ type JournalLine = JournalEntry | { op: 'B'; e: JournalEntry[] };
  */
 export class LocalQueue implements JobQueue {
   private readonly messages = new Map<string, Message>();
-  private readonly dead = new Map<string, DeadLetter & { readonly group: string }>();
-  /** The messages of each fairness group, oldest first, and the group whose turn is next. */
-  private readonly groups = new Map<string, Map<string, Message>>();
-  private turn = 0;
+  private readonly dead = new Map<
+    string,
+    DeadLetter & { readonly group: string; readonly priority: Priority }
+  >();
+  /**
+   * Per priority (high first), the messages of each fairness group, oldest first, and the
+   * group whose turn is next.
+   */
+  private readonly lanes = PRIORITIES.map(() => ({
+    groups: new Map<string, Map<string, Message>>(),
+    turn: 0,
+  }));
   private readonly waiters = new Set<() => void>();
   private readonly clock: () => number;
   private fd: number | undefined;
@@ -137,17 +148,11 @@ export class LocalQueue implements JobQueue {
     const temp = `${file}.tmp`;
     const fd = openSync(temp, 'w');
     for (const m of this.messages.values()) {
-      writeSync(
-        fd,
-        checksummedLine({ op: 'S', id: m.id, body: m.body, t: m.sentAt, ...(m.group ? { g: m.group } : {}) }),
-      );
+      writeSync(fd, checksummedLine(sendLine(m.id, m.body, m.sentAt, m.group, m.priority)));
       if (m.receiveCount > 0) writeSync(fd, checksummedLine({ op: 'R', id: m.id, n: m.receiveCount }));
     }
     for (const d of this.dead.values()) {
-      writeSync(
-        fd,
-        checksummedLine({ op: 'S', id: d.id, body: d.body, t: d.sentAt, ...(d.group ? { g: d.group } : {}) }),
-      );
+      writeSync(fd, checksummedLine(sendLine(d.id, d.body, d.sentAt, d.group, d.priority)));
       writeSync(fd, checksummedLine({ op: 'R', id: d.id, n: d.receiveCount }));
       writeSync(fd, checksummedLine({ op: 'L', id: d.id, code: d.code, reason: d.reason, t: d.at }));
     }
@@ -165,6 +170,7 @@ export class LocalQueue implements JobQueue {
           body: entry.body,
           sentAt: entry.t,
           group: entry.g ?? '',
+          priority: entry.p ?? 'normal',
           receiveCount: 0,
           visibleAt: 0,
         });
@@ -186,6 +192,7 @@ export class LocalQueue implements JobQueue {
           body: message.body,
           sentAt: message.sentAt,
           group: message.group,
+          priority: message.priority,
           receiveCount: message.receiveCount,
           code: entry.code,
           reason: entry.reason,
@@ -202,6 +209,7 @@ export class LocalQueue implements JobQueue {
           body: letter.body,
           sentAt: letter.sentAt,
           group: letter.group,
+          priority: letter.priority,
           receiveCount: 0,
           visibleAt: 0,
         });
@@ -212,10 +220,11 @@ export class LocalQueue implements JobQueue {
 
   private add(message: Message): void {
     this.messages.set(message.id, message);
-    let group = this.groups.get(message.group);
+    const { groups } = this.laneOf(message);
+    let group = groups.get(message.group);
     if (!group) {
       group = new Map();
-      this.groups.set(message.group, group);
+      groups.set(message.group, group);
     }
     group.set(message.id, message);
   }
@@ -224,9 +233,14 @@ export class LocalQueue implements JobQueue {
     const message = this.messages.get(id);
     if (!message) return;
     this.messages.delete(id);
-    const group = this.groups.get(message.group);
+    const { groups } = this.laneOf(message);
+    const group = groups.get(message.group);
     group?.delete(id);
-    if (group?.size === 0) this.groups.delete(message.group);
+    if (group?.size === 0) groups.delete(message.group);
+  }
+
+  private laneOf(message: Message) {
+    return this.lanes[PRIORITIES.indexOf(message.priority)] as LocalQueue['lanes'][number];
   }
 
   /**
@@ -251,15 +265,7 @@ export class LocalQueue implements JobQueue {
 
   async send(entries: readonly SendEntry[]): Promise<SendResult> {
     const now = this.clock();
-    this.record(
-      entries.map((entry) => ({
-        op: 'S' as const,
-        id: randomUUID(),
-        body: entry.body,
-        t: now,
-        ...(entry.group ? { g: entry.group } : {}),
-      })),
-    );
+    this.record(entries.map((entry) => sendLine(randomUUID(), entry.body, now, entry.group, entry.priority)));
     this.wake();
     return { sent: entries.map((entry) => entry.id), failed: [] };
   }
@@ -274,32 +280,35 @@ export class LocalQueue implements JobQueue {
   }
 
   /**
-   * The next visible messages, the groups taking turns: one message from each group that
-   * has one visible, in a rotating order, oldest first within a group. So a repository with
-   * a large backlog does not hold back one with a few jobs: theirs are delivered within a
-   * round of the groups. (SQS fair queues favour the groups with fewer messages in flight;
-   * taking turns gives the same share to groups that are all backlogged, and is what is
-   * modelled here.)
+   * The next visible messages: every visible message of a higher priority before any of a
+   * lower one (strict priority, as the priority lanes give on AWS); within a priority, the
+   * groups take turns: one message from each group that has one visible, in a rotating
+   * order, oldest first within a group. So a repository with a large backlog does not hold
+   * back one with a few jobs: theirs are delivered within a round of the groups. (SQS fair
+   * queues favour the groups with fewer messages in flight; taking turns gives the same
+   * share to groups that are all backlogged, and is what is modelled here.)
    */
   private take(maxMessages: number): QueueRecord[] {
     const now = this.clock();
     const taken: Message[] = [];
     const entries: JournalEntry[] = [];
-    const order = [...this.groups.keys()];
     const chosen = new Set<string>();
-    let idle = 0;
-    while (taken.length < maxMessages && order.length > 0 && idle < order.length) {
-      const name = order[this.turn % order.length] as string;
-      this.turn = (this.turn + 1) % order.length;
-      const next = this.firstVisible(this.groups.get(name), now, chosen, entries);
-      if (!next) {
-        idle++;
-        continue;
+    for (const lane of this.lanes) {
+      const order = [...lane.groups.keys()];
+      let idle = 0;
+      while (taken.length < maxMessages && order.length > 0 && idle < order.length) {
+        const name = order[lane.turn % order.length] as string;
+        lane.turn = (lane.turn + 1) % order.length;
+        const next = this.firstVisible(lane.groups.get(name), now, chosen, entries);
+        if (!next) {
+          idle++;
+          continue;
+        }
+        idle = 0;
+        chosen.add(next.id);
+        entries.push({ op: 'R', id: next.id, n: next.receiveCount + 1 });
+        taken.push(next);
       }
-      idle = 0;
-      chosen.add(next.id);
-      entries.push({ op: 'R', id: next.id, n: next.receiveCount + 1 });
-      taken.push(next);
     }
     this.record(entries);
     return taken.map((message) => {
@@ -416,4 +425,16 @@ export class LocalQueue implements JobQueue {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+/** A send's journal entry; normal priority and no group are left out, as the journal's older lines have them. */
+function sendLine(id: string, body: string, t: number, group?: string, priority?: Priority): JournalEntry {
+  return {
+    op: 'S',
+    id,
+    body,
+    t,
+    ...(group ? { g: group } : {}),
+    ...(priority && priority !== 'normal' ? { p: priority } : {}),
+  };
 }

@@ -10,6 +10,30 @@ export const RepoNameSchema = z
   .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must look like owner/name')
   .refine((repo) => repo.split('/').every((part) => part !== '.' && part !== '..'), 'must not use . or ..');
 
+/**
+ * How urgent a job is. A waiting job starts before every waiting job of a lower priority
+ * (README, "Priorities"); within one priority the repositories share the workers fairly.
+ */
+export const PRIORITIES = ['high', 'normal', 'low'] as const;
+export const PrioritySchema = z.enum(PRIORITIES);
+export type Priority = z.infer<typeof PrioritySchema>;
+/** The label prefix that sets an issue's priority (`priority:high`), when its send names none. */
+export const PRIORITY_LABEL_PREFIX = 'priority:';
+
+/**
+ * An issue's priority: the send's when it names one, else its `priority:` label's (the first
+ * that names a priority), else normal.
+ */
+export function priorityOf(issue: Pick<Issue, 'labels'>, given?: Priority): Priority {
+  if (given) return given;
+  for (const label of issue.labels) {
+    if (!label.toLowerCase().startsWith(PRIORITY_LABEL_PREFIX)) continue;
+    const parsed = PrioritySchema.safeParse(label.slice(PRIORITY_LABEL_PREFIX.length).trim().toLowerCase());
+    if (parsed.success) return parsed.data;
+  }
+  return 'normal';
+}
+
 /** A run's id: it names a folder and a key prefix, so it is plain letters, digits, _ and -. */
 export const RunIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -');
 
@@ -58,6 +82,8 @@ export const JobMessageSchema = z.object({
   stalls: z.number().int().min(1).optional(),
   /** The run's agent settings, when `fanout send` chose them; the worker's own otherwise. */
   agent: AgentConfigSchema.optional(),
+  /** Absent means normal. */
+  priority: PrioritySchema.optional(),
 });
 export type JobMessage = z.infer<typeof JobMessageSchema>;
 
@@ -95,6 +121,7 @@ export function queueEntry(message: JobMessage): SendEntry {
     id: jobKey(message.issue),
     body: JSON.stringify(message),
     group: messageGroupOf(message.issue.repo),
+    priority: message.priority ?? 'normal',
   };
 }
 

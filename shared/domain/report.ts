@@ -45,8 +45,9 @@ export interface RepositoryRow {
   readonly done: number;
   readonly failed: number;
   readonly skipped: number;
-  /** Not finished yet: waiting or running. */
-  readonly pending: number;
+  /** Not started, or given back to the queue to run again. */
+  readonly waiting: number;
+  readonly running: number;
   /** What its jobs' attempts were charged, as their records say. */
   readonly costUsd: number;
 }
@@ -143,16 +144,33 @@ export function buildReport(input: ReportInput): RunReport {
 export function repositoriesOf(jobs: readonly JobRecord[]): RepositoryRow[] {
   const rows = new Map<
     string,
-    { jobs: number; done: number; failed: number; skipped: number; pending: number; costMicros: number }
+    {
+      jobs: number;
+      done: number;
+      failed: number;
+      skipped: number;
+      waiting: number;
+      running: number;
+      costMicros: number;
+    }
   >();
   for (const job of jobs) {
     const { repo } = parseJobKey(job.jobKey);
-    const row = rows.get(repo) ?? { jobs: 0, done: 0, failed: 0, skipped: 0, pending: 0, costMicros: 0 };
+    const row = rows.get(repo) ?? {
+      jobs: 0,
+      done: 0,
+      failed: 0,
+      skipped: 0,
+      waiting: 0,
+      running: 0,
+      costMicros: 0,
+    };
     row.jobs++;
     if (job.status === 'DONE') row.done++;
     else if (job.status === 'FAILED') row.failed++;
     else if (job.status === 'SKIPPED') row.skipped++;
-    else row.pending++;
+    else if (job.status === 'RUNNING') row.running++;
+    else row.waiting++;
     row.costMicros += job.costMicros;
     rows.set(repo, row);
   }

@@ -11,6 +11,8 @@ import {
   jobKey,
   jobPrefix,
   MAX_MESSAGE_BYTES,
+  type Priority,
+  priorityOf,
   queueEntry,
 } from './job.js';
 import { formatUsd } from './units.js';
@@ -56,8 +58,16 @@ export function buildMessage(
   issue: Issue,
   now: number,
   agent?: AgentConfig,
+  priority: Priority = 'normal',
 ): { message: JobMessage; offload: boolean } {
-  const whole: JobMessage = { v: 1, runId, issue, sentAt: now, ...(agent ? { agent } : {}) };
+  const whole: JobMessage = {
+    v: 1,
+    runId,
+    issue,
+    sentAt: now,
+    ...(agent ? { agent } : {}),
+    ...(priority !== 'normal' ? { priority } : {}),
+  };
   if (bytes(JSON.stringify(whole)) <= MAX_MESSAGE_BYTES) return { message: whole, offload: false };
   return { message: { ...whole, issue: { ...issue, body: '' }, bodyRef: ISSUE_BODY_FILE }, offload: true };
 }
@@ -76,6 +86,8 @@ export async function sendIssues(
     /** The budget was asked for (a flag), not a default: an existing run with another budget is refused. */
     readonly budgetGiven?: boolean;
     readonly agent?: AgentConfig;
+    /** Every job's priority (`--priority`); without it, each issue's `priority:` label's, else normal. */
+    readonly priority?: Priority;
     /** Budget shards for a new run (the ledger's default when absent). */
     readonly ledgerShards?: number;
   },
@@ -146,6 +158,7 @@ export async function sendIssues(
       jobKey: key,
       title: issue.title,
       registeredAt: now,
+      priority: priorityOf(issue, run.priority),
     });
     if (registered === 'exists') {
       duplicates.push(key);
@@ -153,7 +166,11 @@ export async function sendIssues(
     }
     if (registered === 'created') created++;
     else resent.push(key);
-    toSend.push({ key, issue, ...buildMessage(run.runId, issue, now, run.agent) });
+    toSend.push({
+      key,
+      issue,
+      ...buildMessage(run.runId, issue, now, run.agent, priorityOf(issue, run.priority)),
+    });
   }
   if (created > 0) await state.addJobCount(run.runId, created);
 

@@ -1,5 +1,6 @@
 import type { QueueDepths } from '../ports/queue.js';
 import type { JobRecord, JobStatus, RunRecord, WorkerSlot } from '../ports/state.js';
+import { PRIORITIES, type Priority } from './job.js';
 import { type RepositoryRow, repositoriesOf } from './report.js';
 
 export interface WorkerRow {
@@ -12,6 +13,27 @@ export interface WorkerRow {
   readonly heartbeatAt?: number;
 }
 
+export interface PriorityRow {
+  readonly priority: Priority;
+  readonly jobs: number;
+  readonly waiting: number;
+  readonly running: number;
+  readonly finished: number;
+}
+
+/** The run's jobs by priority, high first. */
+export function prioritiesOf(jobs: readonly JobRecord[]): PriorityRow[] {
+  const rows = PRIORITIES.map((priority) => ({ priority, jobs: 0, waiting: 0, running: 0, finished: 0 }));
+  for (const job of jobs) {
+    const row = rows[PRIORITIES.indexOf(job.priority ?? 'normal')] as (typeof rows)[number];
+    row.jobs++;
+    if (job.status === 'PENDING') row.waiting++;
+    else if (job.status === 'RUNNING') row.running++;
+    else row.finished++;
+  }
+  return rows;
+}
+
 export interface StatusSnapshot {
   readonly runId: string;
   readonly at: number;
@@ -22,6 +44,8 @@ export interface StatusSnapshot {
   readonly totals: Readonly<Record<JobStatus, number>> & { readonly jobs: number };
   /** Per repository: its jobs, those finished, those still waiting or running, and its cost. */
   readonly repositories: readonly RepositoryRow[];
+  /** Per priority, high first: what waits shows which jobs start next. */
+  readonly priorities: readonly PriorityRow[];
   readonly ledger: {
     readonly spentMicros: number;
     readonly reservedMicros: number;
@@ -103,6 +127,7 @@ export function buildStatus(input: {
     queue: input.queue,
     totals: { ...totals, jobs: jobs.length },
     repositories: repositoriesOf(jobs),
+    priorities: prioritiesOf(jobs),
     ledger: {
       spentMicros: run.spentMicros,
       reservedMicros: run.reservedMicros,

@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../domain/errors.js';
+import type { Priority } from '../domain/job.js';
 
 /** One delivery of a queue message, as SQS (and the local queue) hands it to a worker. */
 export interface QueueRecord {
@@ -33,6 +34,8 @@ export interface SendEntry {
    * by which a fair queue keeps one group's backlog from delaying the others.
    */
   readonly group?: string;
+  /** Normal when absent: a waiting message starts before every waiting one of a lower priority. */
+  readonly priority?: Priority;
 }
 
 export interface SendResult {

@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../domain/errors.js';
+import type { Priority } from '../domain/job.js';
 
 export const JOB_STATUSES = ['PENDING', 'RUNNING', 'DONE', 'FAILED', 'SKIPPED'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -49,6 +50,8 @@ export interface JobRecord {
   readonly runId: string;
   readonly jobKey: string;
   readonly title: string;
+  /** Normal when absent (jobs registered before priorities). */
+  readonly priority?: Priority;
   readonly status: JobStatus;
   readonly fence: number;
   readonly attempts: number;
@@ -154,6 +157,7 @@ export interface JobLeases {
     jobKey: string;
     title: string;
     registeredAt: number;
+    priority?: Priority;
   }): Promise<'created' | 'unsent' | 'exists'>;
   /** Notes that the job's message reached the queue. */
   markEnqueued(runId: string, jobKey: string, now: number): Promise<void>;

@@ -404,8 +404,8 @@ describe('local target, end to end: send from GitHub, run, status, report', () =
       'acme/web#7',
     ]);
     expect(report.repositories).toEqual([
-      { repo: 'acme/api', jobs: 2, done: 0, failed: 0, skipped: 0, pending: 2, costUsd: 0 },
-      { repo: 'acme/web', jobs: 1, done: 0, failed: 0, skipped: 0, pending: 1, costUsd: 0 },
+      { repo: 'acme/api', jobs: 2, done: 0, failed: 0, skipped: 0, waiting: 2, running: 0, costUsd: 0 },
+      { repo: 'acme/web', jobs: 1, done: 0, failed: 0, skipped: 0, waiting: 1, running: 0, costUsd: 0 },
     ]);
     printed = [];
     expect(await statusCommand(['--state-dir', dir, '--json'], { out })).toBe(0);
@@ -413,13 +413,15 @@ describe('local target, end to end: send from GitHub, run, status, report', () =
       runId: 'repos',
       totals: { PENDING: 3, jobs: 3 },
       repositories: [
-        { repo: 'acme/api', jobs: 2, pending: 2 },
-        { repo: 'acme/web', jobs: 1, pending: 1 },
+        { repo: 'acme/api', jobs: 2, waiting: 2 },
+        { repo: 'acme/web', jobs: 1, waiting: 1 },
       ],
     });
     printed = [];
     expect(await statusCommand(['--state-dir', dir], { out })).toBe(0);
-    expect(printed.join('\n')).toMatch(/repository\s+jobs\s+done\s+failed\s+skipped\s+pending\s+cost/);
+    expect(printed.join('\n')).toMatch(
+      /repository\s+jobs\s+done\s+failed\s+skipped\s+waiting\s+running\s+cost/,
+    );
     expect(printed.join('\n')).toMatch(/acme\/web\s+1\s+0\s+0\s+0\s+1/);
   });
 });

@@ -1,3 +1,4 @@
+import type { Priority } from '../../shared/domain/job.js';
 import type {
   FinalStatus,
   JobLeases,
@@ -112,7 +113,13 @@ export class MemoryState implements RunLedger, JobLeases, WorkerSlots {
     return 'settled' as const;
   }
 
-  async registerJob(job: { runId: string; jobKey: string; title: string; registeredAt: number }) {
+  async registerJob(job: {
+    runId: string;
+    jobKey: string;
+    title: string;
+    registeredAt: number;
+    priority?: Priority;
+  }) {
     const id = `${job.runId}/${job.jobKey}`;
     const found = this.jobs.get(id);
     if (found) return found.enqueuedAt === undefined && found.status === 'PENDING' ? 'unsent' : 'exists';

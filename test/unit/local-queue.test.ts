@@ -116,6 +116,59 @@ describe('local queue (SQS semantics)', () => {
     queue.close();
   });
 
+  it('delivers every waiting message of a higher priority first, across a restart and a redrive', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fanout-priority-'));
+    const clock = manualClock();
+    const open = () =>
+      LocalQueue.open(dir, { visibilityTimeoutMs: 60_000, maxReceiveCount: 5, clock: clock.now });
+    const first = open();
+    await first.send(
+      Array.from({ length: 6 }, (_, i) => ({ id: `l${i}`, body: `low${i}`, priority: 'low' as const })),
+    );
+    await first.send(
+      Array.from({ length: 6 }, (_, i) => ({ id: `n${i}`, body: `normal${i}`, group: i % 2 ? 'x' : 'y' })),
+    );
+    await first.send([
+      { id: 'h0', body: 'high0', group: 'x', priority: 'high' },
+      { id: 'h1', body: 'high1', group: 'y', priority: 'high' },
+    ]);
+    first.close();
+    // Reopened: each message's priority is read back from the journal.
+    const queue = open();
+    const batch = await queue.receive(4, 0);
+    // Both high ones, then normal ones (the groups in turn); no low one while a normal one waits.
+    expect(batch.map((r) => r.body)).toEqual(['high0', 'high1', 'normal0', 'normal1']);
+    // A high one given back to the queue goes ahead of the normal ones still waiting.
+    await queue.changeVisibility(batch[0] as (typeof batch)[number], 0);
+    expect((await queue.receive(1, 0)).map((r) => r.body)).toEqual(['high0']);
+    const rest: string[] = [];
+    for (let i = 0; i < 10; i++) for (const r of await queue.receive(1, 0)) rest.push(r.body);
+    expect(rest).toEqual([
+      'normal2',
+      'normal3',
+      'normal4',
+      'normal5',
+      'low0',
+      'low1',
+      'low2',
+      'low3',
+      'low4',
+      'low5',
+    ]);
+    // A dead-lettered high one keeps its priority when it is redriven.
+    const again = LocalQueue.open(undefined, { visibilityTimeoutMs: 60_000, maxReceiveCount: 5 });
+    await again.send([
+      { id: 'n', body: 'normal' },
+      { id: 'h', body: 'high', priority: 'high' },
+    ]);
+    const [high] = await again.receive(1, 0);
+    expect(high?.body).toBe('high');
+    await again.deadLetter(high as NonNullable<typeof high>, { code: 'AGENT_FAILED', message: 'x' });
+    again.redrive();
+    expect((await again.receive(1, 0)).map((r) => r.body)).toEqual(['high']);
+    queue.close();
+  });
+
   it('keeps every message and its receive count across a restart', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fanout-queue-'));
     const first = LocalQueue.open(dir, { visibilityTimeoutMs: 60_000, maxReceiveCount: 5 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IssueSchema, MESSAGE_GROUP_MAX_CHARS, messageGroupOf } from '../../shared/domain/job.js';
+import { IssueSchema, MESSAGE_GROUP_MAX_CHARS, messageGroupOf, priorityOf } from '../../shared/domain/job.js';
 
 /**
  * The AWS rule (SQS SendMessage, MessageGroupId): 1 to 128 characters, alphanumeric and
@@ -24,5 +24,15 @@ describe('a repository as a message group', () => {
     }
     expect(messageGroupOf(a)).not.toBe(messageGroupOf(b));
     expect(messageGroupOf(a)).toBe(messageGroupOf(a));
+  });
+});
+
+describe("an issue's priority", () => {
+  it("is the send's when it names one, else its first priority: label, else normal", () => {
+    const labels = (...names: string[]) => ({ labels: names });
+    expect(priorityOf(labels('bug'))).toBe('normal');
+    expect(priorityOf(labels('bug', 'Priority:High'))).toBe('high');
+    expect(priorityOf(labels('priority:urgent', 'priority: low'))).toBe('low');
+    expect(priorityOf(labels('priority:high'), 'low')).toBe('low');
   });
 });

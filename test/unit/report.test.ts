@@ -100,11 +100,13 @@ describe('run report', () => {
       sessionWorkMs: [],
     });
     expect(report.repositories).toEqual([
-      { repo: 'a/api', jobs: 3, done: 1, failed: 1, skipped: 1, pending: 0, costUsd: 0.015 },
-      { repo: 'b/web', jobs: 2, done: 1, failed: 0, skipped: 0, pending: 1, costUsd: 0.032 },
+      { repo: 'a/api', jobs: 3, done: 1, failed: 1, skipped: 1, waiting: 0, running: 0, costUsd: 0.015 },
+      { repo: 'b/web', jobs: 2, done: 1, failed: 0, skipped: 0, waiting: 0, running: 1, costUsd: 0.032 },
     ]);
-    expect(formatReport(report)).toMatch(/repository\s+jobs\s+done\s+failed\s+skipped\s+pending\s+cost/);
-    expect(formatReport(report)).toMatch(/b\/web\s+2\s+1\s+0\s+0\s+1\s+\$0\.0320/);
+    expect(formatReport(report)).toMatch(
+      /repository\s+jobs\s+done\s+failed\s+skipped\s+waiting\s+running\s+cost/,
+    );
+    expect(formatReport(report)).toMatch(/b\/web\s+2\s+1\s+0\s+0\s+0\s+1\s+\$0\.0320/);
     // One repository: the totals say it all, no table.
     const single = buildReport({
       ...{ run, deadLetters: [], workers: 1, wallMs: 0, startupMs: 0, sessionWorkMs: [] },

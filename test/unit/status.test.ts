@@ -50,3 +50,26 @@ describe('status of a run no fleet works on', () => {
     expect(formatStatus(s)).toMatch(/^Run r: 3 jobs \(not running: `fanout run` resumes it\)/);
   });
 });
+
+describe('status by priority', () => {
+  it('counts the waiting, running and finished jobs of each priority, and shows them when any is not normal', () => {
+    const mixed = [
+      ...jobs,
+      job(4, 'PENDING', { priority: 'high' }),
+      job(5, 'RUNNING', { priority: 'high', leaseUntil: now + 20_000 }),
+      job(6, 'PENDING', { priority: 'low' }),
+      job(7, 'DONE', { priority: 'low', finishedAt: 60_000 }),
+    ];
+    const s = buildStatus({ run, jobs: mixed, slots, queue, now });
+    expect(s.priorities).toEqual([
+      { priority: 'high', jobs: 2, waiting: 1, running: 1, finished: 0 },
+      { priority: 'normal', jobs: 3, waiting: 1, running: 1, finished: 1 },
+      { priority: 'low', jobs: 2, waiting: 1, running: 0, finished: 1 },
+    ]);
+    expect(formatStatus(s)).toMatch(
+      /priority\s+jobs\s+waiting\s+running\s+finished\n.*\nhigh\s+2\s+1\s+1\s+0/,
+    );
+    // All normal: the table would say nothing the totals do not.
+    expect(formatStatus(buildStatus({ run, jobs, slots, queue, now }))).not.toMatch(/priority/);
+  });
+});

@@ -1,5 +1,6 @@
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ErrorCode } from '../../domain/errors.js';
+import type { Priority } from '../../domain/job.js';
 import type {
   FinalStatus,
   JobLeases,
@@ -14,7 +15,13 @@ import { DynamoTable, isConditionFailure } from './table.js';
 
 /** Jobs and their leases: the fencing token on every write of a holder. */
 export class DynamoJobLeases extends DynamoTable implements JobLeases {
-  async registerJob(job: { runId: string; jobKey: string; title: string; registeredAt: number }) {
+  async registerJob(job: {
+    runId: string;
+    jobKey: string;
+    title: string;
+    registeredAt: number;
+    priority?: Priority;
+  }) {
     const created = await this.conditional(() =>
       this.doc.send(
         new PutCommand({
@@ -24,6 +31,7 @@ export class DynamoJobLeases extends DynamoTable implements JobLeases {
             runId: job.runId,
             jobKey: job.jobKey,
             title: job.title,
+            ...(job.priority && job.priority !== 'normal' ? { priority: job.priority } : {}),
             status: 'PENDING' satisfies JobStatus,
             fence: 0,
             attempts: 0,
