@@ -8,6 +8,7 @@ import { S3WorkspaceStore } from '../shared/adapters/s3-workspace.js';
 import { SqsJobQueue, SqsQueueAdmin } from '../shared/adapters/sqs-queue.js';
 import { STACK_OUTPUT } from '../shared/contracts/stack-outputs.js';
 import { FanoutError } from '../shared/domain/errors.js';
+import type { Priority } from '../shared/domain/job.js';
 import { type DeadLetterRow, deadLetterRows, type RunReport } from '../shared/domain/report.js';
 import { adoptRun, openStateDir, readCurrentRun, statePath } from '../shared/local/state-dir.js';
 import type { QueueAdmin } from '../shared/ports/queue.js';
@@ -114,6 +115,7 @@ export interface StackFacts {
 interface StackOutputs {
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
+  readonly laneUrls?: Partial<Record<Priority, string>>;
   readonly tableName: string;
   readonly bucketName: string;
   readonly facts?: StackFacts;
@@ -169,6 +171,11 @@ export async function readStackOutputs(
   return {
     queueUrl: outputs[STACK_OUTPUT.queueUrl] as string,
     deadLetterQueueUrl: outputs[STACK_OUTPUT.deadLetterQueueUrl] as string,
+    // A stack deployed before the lanes has none: its jobs start in the queue's order.
+    laneUrls: {
+      ...(outputs[STACK_OUTPUT.highLaneUrl] ? { high: outputs[STACK_OUTPUT.highLaneUrl] } : {}),
+      ...(outputs[STACK_OUTPUT.normalLaneUrl] ? { normal: outputs[STACK_OUTPUT.normalLaneUrl] } : {}),
+    },
     tableName: outputs[STACK_OUTPUT.tableName] as string,
     bucketName: outputs[STACK_OUTPUT.bucketName] as string,
     facts: Object.fromEntries(Object.entries(facts).filter(([, v]) => v !== undefined)) as StackFacts,
@@ -181,6 +188,7 @@ function awsTarget(description: string, outputs: StackOutputs, clients: AwsClien
     client: clients.sqs,
     queueUrl: outputs.queueUrl,
     deadLetterQueueUrl: outputs.deadLetterQueueUrl,
+    ...(outputs.laneUrls ? { laneUrls: outputs.laneUrls } : {}),
   };
   return {
     description,

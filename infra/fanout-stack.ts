@@ -32,6 +32,7 @@ export class FanoutStack extends Stack {
     this.workers = new Workers(this, 'Workers', {
       queue: this.jobs.queue,
       deadLetterQueue: this.jobs.deadLetterQueue,
+      lanes: this.jobs.lanes,
       table: this.state.table,
       bucket: this.workspaces.bucket,
       workers: s.workers,
@@ -61,6 +62,8 @@ export class FanoutStack extends Stack {
     // The CLI reads these by name (fanout send --stack, fanout status --stack).
     new CfnOutput(this, STACK_OUTPUT.queueUrl, { value: this.jobs.queue.queueUrl });
     new CfnOutput(this, STACK_OUTPUT.deadLetterQueueUrl, { value: this.jobs.deadLetterQueue.queueUrl });
+    new CfnOutput(this, STACK_OUTPUT.highLaneUrl, { value: this.jobs.lanes.high.queueUrl });
+    new CfnOutput(this, STACK_OUTPUT.normalLaneUrl, { value: this.jobs.lanes.normal.queueUrl });
     new CfnOutput(this, STACK_OUTPUT.tableName, { value: this.state.table.tableName });
     new CfnOutput(this, STACK_OUTPUT.bucketName, { value: this.workspaces.bucket.bucketName });
     new CfnOutput(this, STACK_OUTPUT.budgetUsd, { value: String(s.budgetUsd) });

@@ -38,6 +38,7 @@ const queue = new SqsJobQueue({
   client: new SQSClient({}),
   queueUrl: config.queueUrl,
   deadLetterQueueUrl: config.deadLetterQueueUrl,
+  laneUrls: config.laneUrls,
 });
 const workspaces = new S3WorkspaceStore({
   client: new S3Client({ forcePathStyle: config.s3ForcePathStyle }),

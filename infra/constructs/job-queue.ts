@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
@@ -25,6 +25,13 @@ export interface JobQueueProps {
 export class JobQueue extends Construct {
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
+  /**
+   * The priority lanes, one for each priority above the lowest: a job of that priority is
+   * sent to the queue and copied to its lane, and a worker holding a lower job runs the
+   * lanes' jobs first (README, "Priorities"). No event source reads them, so the worker count
+   * stays the one event source's concurrency.
+   */
+  readonly lanes: { readonly high: Queue; readonly normal: Queue };
 
   constructor(scope: Construct, id: string, props: JobQueueProps) {
     super(scope, id);
@@ -41,5 +48,22 @@ export class JobQueue extends Construct {
       visibilityTimeout: props.visibilityTimeout,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
     });
+    const lane = (id: string) => {
+      const queue = new Queue(this, id, {
+        encryption: QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: retention,
+        visibilityTimeout: props.visibilityTimeout,
+      });
+      Validations.of(queue).acknowledge({
+        id: 'AwsSolutions-SQS3',
+        reason:
+          "A lane holds copies: each job's own message is on the job queue, whose redrive policy sends it " +
+          'to the dead-letter queue. A worker dead-letters a lane copy whose job fails and drops one it has ' +
+          'received maxReceiveCount times, so a redrive policy here would put one job in the DLQ twice.',
+      });
+      return queue;
+    };
+    this.lanes = { high: lane('HighLane'), normal: lane('NormalLane') };
   }
 }

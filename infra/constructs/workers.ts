@@ -19,6 +19,8 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 export interface WorkersProps {
   readonly queue: IQueue;
   readonly deadLetterQueue: IQueue;
+  /** The priority lanes the workers take jobs ahead from. @default none: jobs start in the queue's order */
+  readonly lanes?: { readonly high: IQueue; readonly normal: IQueue };
   readonly table: ITableV2;
   readonly bucket: IBucket;
   /** Concurrent workers: event-source maxConcurrency, and reserved concurrency when reserved. */
@@ -87,6 +89,12 @@ export class Workers extends Construct {
         [WORKER_ENV.bucketName]: props.bucket.bucketName,
         [WORKER_ENV.queueUrl]: props.queue.queueUrl,
         [WORKER_ENV.deadLetterQueueUrl]: props.deadLetterQueue.queueUrl,
+        ...(props.lanes
+          ? {
+              [WORKER_ENV.highLaneUrl]: props.lanes.high.queueUrl,
+              [WORKER_ENV.normalLaneUrl]: props.lanes.normal.queueUrl,
+            }
+          : {}),
         [WORKER_ENV.maxReceiveCount]: String(props.maxReceiveCount),
         [WORKER_ENV.workers]: String(props.workers),
         [WORKER_ENV.retentionDays]: String(props.retentionDays ?? 30),
@@ -152,6 +160,21 @@ export class Workers extends Construct {
     props.deadLetterQueue.grantSendMessages(this.function);
     // Continuations: a job that outlives its invocation goes on in a new message on its own queue.
     props.queue.grantSendMessages(this.function);
+    // The lanes: taken ahead (receive, delete, a backoff's visibility change) and copied to
+    // with a continuation. No event source reads them.
+    for (const lane of props.lanes ? [props.lanes.high, props.lanes.normal] : []) {
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: [
+            'sqs:ReceiveMessage',
+            'sqs:DeleteMessage',
+            'sqs:ChangeMessageVisibility',
+            'sqs:SendMessage',
+          ],
+          resources: [lane.queueArn],
+        }),
+      );
+    }
     // Workspaces: objects under runs/ only, and the calls the S3 workspace makes.
     this.role.addToPrincipalPolicy(
       new PolicyStatement({

@@ -47,7 +47,8 @@ interface Message {
 
 type JournalEntry =
   /** `p` is absent for normal priority. */
-  | { op: 'S'; id: string; body: string; t: number; g?: string; p?: Priority }
+  /** `d`: seconds after `t` before it is first visible. */
+  | { op: 'S'; id: string; body: string; t: number; g?: string; p?: Priority; d?: number }
   | { op: 'R'; id: string; n: number }
   | { op: 'D'; id: string }
   | { op: 'L'; id: string; code: string; reason: string; t: number }
@@ -172,7 +173,7 @@ export class LocalQueue implements JobQueue {
           group: entry.g ?? '',
           priority: entry.p ?? 'normal',
           receiveCount: 0,
-          visibleAt: 0,
+          visibleAt: entry.d ? entry.t + entry.d * 1000 : 0,
         });
         break;
       case 'R': {
@@ -265,7 +266,12 @@ export class LocalQueue implements JobQueue {
 
   async send(entries: readonly SendEntry[]): Promise<SendResult> {
     const now = this.clock();
-    this.record(entries.map((entry) => sendLine(randomUUID(), entry.body, now, entry.group, entry.priority)));
+    this.record(
+      entries.map((entry) => ({
+        ...sendLine(randomUUID(), entry.body, now, entry.group, entry.priority),
+        ...(entry.delaySeconds ? { d: entry.delaySeconds } : {}),
+      })),
+    );
     this.wake();
     return { sent: entries.map((entry) => entry.id), failed: [] };
   }

@@ -9,7 +9,8 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { MAX_MESSAGE_BYTES, messageGroupOf, parseJobMessage } from '../domain/job.js';
+import { FanoutError } from '../domain/errors.js';
+import { MAX_MESSAGE_BYTES, PRIORITIES, type Priority, parseJobMessage, queueEntry } from '../domain/job.js';
 import type {
   DeadLetter,
   DeadLetterReason,
@@ -29,6 +30,12 @@ export interface SqsJobQueueOptions {
   readonly client: SQSClient;
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
+  /**
+   * The priority lanes: a job of a priority with a lane is sent to the job queue and, as a
+   * copy, to its lane, from which a worker holding a job of a lower priority takes it ahead
+   * of its own (README, "Priorities"). The lowest priority has none.
+   */
+  readonly laneUrls?: Partial<Record<Priority, string>>;
   /** Attempts for a batch entry that SQS reports as failed (default 3). */
   readonly sendAttempts?: number;
   /** Waits between attempts; injected so tests need not wait. */
@@ -66,8 +73,27 @@ export class SqsJobQueue implements JobQueue {
     this.backoffMs = options.backoffMs ?? ((attempt) => 100 * 2 ** attempt * (0.5 + Math.random()));
   }
 
-  /** Sends every entry, retrying the ones SQS reports as failed; reports each failure with its reason. */
+  /**
+   * Sends every entry, retrying the ones SQS reports as failed; reports each failure with its
+   * reason. Then each sent entry of a priority with a lane is copied to that lane; a copy that
+   * cannot be sent costs the job its place ahead, not the job (its message is on the queue).
+   */
   async send(entries: readonly SendEntry[]): Promise<SendResult> {
+    const result = await this.sendTo(this.options.queueUrl, entries);
+    const sent = new Set(result.sent);
+    const lanes = this.options.laneUrls ?? {};
+    for (const priority of PRIORITIES) {
+      const url = lanes[priority];
+      if (!url) continue;
+      const copies = entries.filter(
+        (e) => sent.has(e.id) && (e.priority ?? 'normal') === priority && !e.delaySeconds,
+      );
+      if (copies.length > 0) await this.sendTo(url, copies).catch(() => undefined);
+    }
+    return result;
+  }
+
+  private async sendTo(queueUrl: string, entries: readonly SendEntry[]): Promise<SendResult> {
     const sent: string[] = [];
     const failed: { id: string; code: string; message: string }[] = [];
     const sendable: SendEntry[] = [];
@@ -89,11 +115,12 @@ export class SqsJobQueue implements JobQueue {
       for (let attempt = 0; pending.length > 0; attempt++) {
         const response = await this.options.client.send(
           new SendMessageBatchCommand({
-            QueueUrl: this.options.queueUrl,
+            QueueUrl: queueUrl,
             Entries: pending.map(({ entry, entryId }) => ({
               Id: entryId,
               MessageBody: entry.body,
               ...(entry.group ? { MessageGroupId: entry.group } : {}),
+              ...(entry.delaySeconds ? { DelaySeconds: Math.min(900, Math.round(entry.delaySeconds)) } : {}),
             })),
           }),
         );
@@ -136,16 +163,47 @@ export class SqsJobQueue implements JobQueue {
     return (response.Messages ?? []).map(recordFromMessage);
   }
 
+  /**
+   * One waiting job from the lanes above `than`, highest first. A short poll (no wait): it
+   * samples some of SQS's servers, so with few messages in a lane a poll can miss one that
+   * the next finds (README, "Priorities", on how long a high job can wait).
+   */
+  async takeAhead(than: Priority) {
+    for (const lane of PRIORITIES.slice(0, PRIORITIES.indexOf(than))) {
+      const url = this.options.laneUrls?.[lane];
+      if (!url) continue;
+      const { Messages } = await this.options.client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: url,
+          MaxNumberOfMessages: 1,
+          WaitTimeSeconds: 0,
+          AttributeNames: ['All'],
+        }),
+      );
+      const message = Messages?.[0];
+      if (!message) continue;
+      const record: QueueRecord = { ...recordFromMessage(message), lane };
+      return { record, done: () => this.delete(record) };
+    }
+    return undefined;
+  }
+
+  /** The queue a record came from: the job queue, or the lane it was taken ahead from. */
+  private urlOf(record: QueueRecord): string {
+    const lane = record.lane ? this.options.laneUrls?.[record.lane] : undefined;
+    return lane ?? this.options.queueUrl;
+  }
+
   async delete(record: QueueRecord): Promise<void> {
     await this.options.client.send(
-      new DeleteMessageCommand({ QueueUrl: this.options.queueUrl, ReceiptHandle: record.receiptHandle }),
+      new DeleteMessageCommand({ QueueUrl: this.urlOf(record), ReceiptHandle: record.receiptHandle }),
     );
   }
 
   async changeVisibility(record: QueueRecord, seconds: number): Promise<void> {
     await this.options.client.send(
       new ChangeMessageVisibilityCommand({
-        QueueUrl: this.options.queueUrl,
+        QueueUrl: this.urlOf(record),
         ReceiptHandle: record.receiptHandle,
         VisibilityTimeout: Math.min(43_200, Math.max(0, Math.round(seconds))),
       }),
@@ -245,15 +303,17 @@ export class SqsQueueAdmin implements QueueAdmin {
     for (const id of ids) {
       const message = this.listed.get(id);
       if (!message) continue;
-      // Back into its repository's group, as every send path puts it (a fair queue's rule).
-      const parsed = parseJobMessage(message.Body ?? '');
-      await this.options.client.send(
-        new SendMessageCommand({
-          QueueUrl: this.options.queueUrl,
-          MessageBody: message.Body ?? '',
-          ...(parsed.ok ? { MessageGroupId: messageGroupOf(parsed.message.issue.repo) } : {}),
-        }),
-      );
+      // Back into its repository's group and its priority's lane, as every send path puts it.
+      const body = message.Body ?? '';
+      const parsed = parseJobMessage(body);
+      const entry = parsed.ok ? { ...queueEntry(parsed.message), body } : { id, body };
+      const { failed } = await this.queue.send([entry]);
+      if (failed[0]) {
+        throw new FanoutError(
+          'SERVICE_UNAVAILABLE',
+          `dead letter ${id} could not be sent back to the queue (${failed[0].code}: ${failed[0].message}); it stays in the dead-letter queue: redrive again`,
+        );
+      }
       await this.options.client.send(
         new DeleteMessageCommand({
           QueueUrl: this.options.deadLetterQueueUrl,

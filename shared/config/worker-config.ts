@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { WORKER_ENV } from '../contracts/worker-env.js';
 import { type AgentConfig, AgentConfigSchema, DEFAULT_AGENT } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
+import type { Priority } from '../domain/job.js';
 
 const json = z.string().transform((text, ctx) => {
   try {
@@ -20,6 +21,8 @@ const WorkerEnvSchema = z.object({
     .string()
     .url('must be the job queue URL, e.g. https://sqs.us-east-1.amazonaws.com/123456789012/jobs'),
   [WORKER_ENV.deadLetterQueueUrl]: z.string().url('must be the dead-letter queue URL'),
+  [WORKER_ENV.highLaneUrl]: z.string().url('must be the high-priority lane queue URL').optional(),
+  [WORKER_ENV.normalLaneUrl]: z.string().url('must be the normal-priority lane queue URL').optional(),
   [WORKER_ENV.maxReceiveCount]: z.coerce.number().int().min(1).max(1000),
   [WORKER_ENV.workers]: z.coerce.number().int().min(1).max(1000).default(5),
   [WORKER_ENV.leaseSeconds]: z.coerce.number().int().min(5).max(900).default(60),
@@ -41,6 +44,8 @@ export interface WorkerConfig {
   readonly bucketName: string;
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
+  /** The priority lanes' queue URLs (none: jobs start in the queue's order). */
+  readonly laneUrls: Partial<Record<Priority, string>>;
   readonly maxReceiveCount: number;
   /** Worker slots worker-01..N: the stack's worker count. */
   readonly workers: number;
@@ -72,6 +77,10 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     bucketName: e[WORKER_ENV.bucketName],
     queueUrl: e[WORKER_ENV.queueUrl],
     deadLetterQueueUrl: e[WORKER_ENV.deadLetterQueueUrl],
+    laneUrls: {
+      ...(e[WORKER_ENV.highLaneUrl] ? { high: e[WORKER_ENV.highLaneUrl] } : {}),
+      ...(e[WORKER_ENV.normalLaneUrl] ? { normal: e[WORKER_ENV.normalLaneUrl] } : {}),
+    },
     maxReceiveCount: e[WORKER_ENV.maxReceiveCount],
     workers: e[WORKER_ENV.workers],
     leaseMs: e[WORKER_ENV.leaseSeconds] * 1000,

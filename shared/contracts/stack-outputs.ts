@@ -5,6 +5,9 @@
 export const STACK_OUTPUT = {
   queueUrl: 'QueueUrl',
   deadLetterQueueUrl: 'DeadLetterQueueUrl',
+  /** The priority lanes (README, "Priorities"): `fanout send` copies high and normal jobs to them. */
+  highLaneUrl: 'HighLaneUrl',
+  normalLaneUrl: 'NormalLaneUrl',
   tableName: 'TableName',
   bucketName: 'BucketName',
   budgetUsd: 'BudgetUsd',

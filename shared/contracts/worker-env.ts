@@ -7,6 +7,9 @@ export const WORKER_ENV = {
   bucketName: 'FANOUT_BUCKET_NAME',
   queueUrl: 'FANOUT_QUEUE_URL',
   deadLetterQueueUrl: 'FANOUT_DLQ_URL',
+  /** The priority lanes' queues (README, "Priorities"). */
+  highLaneUrl: 'FANOUT_HIGH_LANE_URL',
+  normalLaneUrl: 'FANOUT_NORMAL_LANE_URL',
   maxReceiveCount: 'FANOUT_MAX_RECEIVE_COUNT',
   workers: 'FANOUT_WORKERS',
   leaseSeconds: 'FANOUT_LEASE_SECONDS',

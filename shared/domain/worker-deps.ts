@@ -95,7 +95,8 @@ export interface WorkerDeps {
 export type RecordResult =
   | {
       readonly kind: 'ack';
-      readonly reason: 'finished' | 'already-finished' | 'continued';
+      /** 'deferred': another worker holds the job; the delivery was handed back as a new, delayed message. */
+      readonly reason: 'finished' | 'already-finished' | 'continued' | 'deferred';
       readonly status?: FinalStatus;
     }
   | { readonly kind: 'retry'; readonly reason: 'lease-held' | 'retryable-error' | 'lease-lost' | 'cancelled' }

@@ -9,6 +9,11 @@ export interface QueueRecord {
   /** How many times this message has been received, this delivery included. */
   readonly receiveCount: number;
   readonly sentAt: number;
+  /**
+   * Set when the record is a job's copy in its priority's lane (AWS), taken ahead of the
+   * delivery a worker holds: the queue message in the job queue is still the job's own.
+   */
+  readonly lane?: Priority;
 }
 
 export interface DeadLetterReason {
@@ -24,6 +29,12 @@ export interface QueueControl {
   deadLetter(record: QueueRecord, reason: DeadLetterReason): Promise<void>;
   /** Sends new messages (a job's continuation). */
   send(entries: readonly SendEntry[]): Promise<SendResult>;
+  /**
+   * A waiting job of a higher priority than `than`, taken from its lane (`done` deletes it
+   * there), or undefined when none waits. Only a queue with priority lanes has it (SQS: its
+   * delivery order is not priority's); the local queue delivers by priority itself.
+   */
+  takeAhead?(than: Priority): Promise<{ record: QueueRecord; done(): Promise<void> } | undefined>;
 }
 
 export interface SendEntry {
@@ -36,6 +47,11 @@ export interface SendEntry {
   readonly group?: string;
   /** Normal when absent: a waiting message starts before every waiting one of a lower priority. */
   readonly priority?: Priority;
+  /**
+   * Seconds before the message can be received (at most 900): a delivery handed back for
+   * later. A delayed entry gets no lane copy: it has nothing to go ahead of.
+   */
+  readonly delaySeconds?: number;
 }
 
 export interface SendResult {

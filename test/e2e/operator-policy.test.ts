@@ -17,6 +17,7 @@ import { reportCommand } from '../../cli/report-command.js';
 import { sendCommand } from '../../cli/send-command.js';
 import { statusCommand } from '../../cli/status-command.js';
 import type { AwsClients } from '../../cli/targets.js';
+import { receiveAll } from '../support/aws-engines.js';
 import { BUCKET, type GatedAws, startGatedAws, TABLE } from '../support/gated-aws.js';
 import type { Caller } from '../support/iam-gate.js';
 import { ACCOUNT, type PolicyDocument, REGION } from '../support/template-policies.js';
@@ -33,6 +34,8 @@ function operatorPolicy(): PolicyDocument {
     StackName: 'Fanout',
     QueueArn: `arn:aws:sqs:${REGION}:${ACCOUNT}:fanout-jobs`,
     DeadLetterQueueArn: `arn:aws:sqs:${REGION}:${ACCOUNT}:fanout-jobs-dlq`,
+    HighLaneArn: `arn:aws:sqs:${REGION}:${ACCOUNT}:fanout-lane-high`,
+    NormalLaneArn: `arn:aws:sqs:${REGION}:${ACCOUNT}:fanout-lane-normal`,
     TableArn: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${TABLE}`,
     BucketArn: `arn:aws:s3:::${BUCKET}`,
   };
@@ -64,6 +67,8 @@ beforeAll(async () => {
           Outputs: Object.entries({
             QueueUrl: `${aws.endpoints.sqs}/${ACCOUNT}/fanout-jobs`,
             DeadLetterQueueUrl: `${aws.endpoints.sqs}/${ACCOUNT}/fanout-jobs-dlq`,
+            HighLaneUrl: `${aws.endpoints.sqs}/${ACCOUNT}/fanout-lane-high`,
+            NormalLaneUrl: `${aws.endpoints.sqs}/${ACCOUNT}/fanout-lane-normal`,
             TableName: TABLE,
             BucketName: BUCKET,
             BudgetUsd: '50',
@@ -103,6 +108,9 @@ describe('the minimal operator policy of the README', () => {
       await sendCommand(['--file', file, '--stack', 'Fanout', '--run-id', 'op'], { aws: clients, out }),
     ).toBe(0);
     expect(printed.join('\n')).toMatch(/sent 2, 0 already sent[\s\S]*1 bodies too large/);
+    // Normal jobs: each also copied to the normal lane (the operator's SendMessage there).
+    const copies = await receiveAll({ ...aws.sqs, queueUrl: aws.sqs.laneUrls.normal }, 2);
+    expect(copies.map((m) => JSON.parse(m.Body ?? '{}').issue.number).sort()).toEqual([1, 2]);
     expect(
       await statusCommand(['--stack', 'Fanout', '--run-id', 'op', '--json'], { aws: clients, out }),
     ).toBe(0);

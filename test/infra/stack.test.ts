@@ -27,9 +27,9 @@ const statements = (t: Template): Statement[] =>
   );
 
 describe('job queue', () => {
-  it('encrypts both queues and refuses anything but TLS', () => {
-    template.resourcePropertiesCountIs('AWS::SQS::Queue', { SqsManagedSseEnabled: true }, 2);
-    template.resourceCountIs('AWS::SQS::QueuePolicy', 2);
+  it('encrypts every queue (jobs, dead letters, two priority lanes) and refuses anything but TLS', () => {
+    template.resourcePropertiesCountIs('AWS::SQS::Queue', { SqsManagedSseEnabled: true }, 4);
+    template.resourceCountIs('AWS::SQS::QueuePolicy', 4);
     template.hasResourceProperties('AWS::SQS::QueuePolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
@@ -41,7 +41,7 @@ describe('job queue', () => {
 
   it('keeps jobs and dead letters 14 days, the most SQS allows, and redrives after maxReceiveCount', () => {
     // SQS drops a message past its retention without dead-lettering it: a job must not expire unseen.
-    template.resourcePropertiesCountIs('AWS::SQS::Queue', { MessageRetentionPeriod: 1_209_600 }, 2);
+    template.resourcePropertiesCountIs('AWS::SQS::Queue', { MessageRetentionPeriod: 1_209_600 }, 4);
     template.hasResourceProperties('AWS::SQS::Queue', {
       MessageRetentionPeriod: 1_209_600,
       RedrivePolicy: { maxReceiveCount: 5 },
@@ -53,6 +53,71 @@ describe('job queue', () => {
     template.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 5400 });
     seven.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 720 });
     seven.hasResourceProperties('AWS::Lambda::Function', { Timeout: 120 });
+  });
+});
+
+describe('priority lanes', () => {
+  const laneIds = (t: Template) =>
+    Object.keys(t.findResources('AWS::SQS::Queue')).filter((id) => /Lane/.test(id));
+
+  it("adds two lanes that no event source reads: the worker count stays the one mapping's concurrency", () => {
+    expect(laneIds(template)).toHaveLength(2);
+    for (const t of [template, seven]) {
+      // One event source, on the job queue: the sum of the mappings' concurrency is the worker count.
+      const mappings = Object.values(t.findResources('AWS::Lambda::EventSourceMapping')) as {
+        Properties: {
+          EventSourceArn: { 'Fn::GetAtt': [string, string] };
+          ScalingConfig: { MaximumConcurrency: number };
+        };
+      }[];
+      expect(mappings).toHaveLength(1);
+      const [source] = mappings[0]?.Properties.EventSourceArn['Fn::GetAtt'] ?? [];
+      expect(source).toMatch(/JobsQueue/);
+      expect(laneIds(t)).not.toContain(source);
+    }
+    const sum = (t: Template) =>
+      Object.values(t.findResources('AWS::Lambda::EventSourceMapping')).reduce(
+        (n, m) =>
+          n +
+          (m as { Properties: { ScalingConfig: { MaximumConcurrency: number } } }).Properties.ScalingConfig
+            .MaximumConcurrency,
+        0,
+      );
+    expect(sum(template)).toBe(5);
+    expect(sum(seven)).toBe(7);
+    seven.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 7 });
+  });
+
+  it('keeps lane copies as long as jobs, hidden as long, with no redrive of their own', () => {
+    for (const id of laneIds(template)) {
+      const lane = template.findResources('AWS::SQS::Queue')[id] as { Properties: Record<string, unknown> };
+      expect(lane.Properties).toMatchObject({ MessageRetentionPeriod: 1_209_600, VisibilityTimeout: 5400 });
+      expect(lane.Properties.RedrivePolicy).toBeUndefined();
+    }
+  });
+
+  it("gives the workers the lanes' URLs and lets them receive, delete, back off and copy there, nothing more", () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          FANOUT_HIGH_LANE_URL: { Ref: Match.stringLikeRegexp('HighLane') },
+          FANOUT_NORMAL_LANE_URL: { Ref: Match.stringLikeRegexp('NormalLane') },
+        }),
+      },
+    });
+    for (const id of laneIds(template)) {
+      const onLane = statements(template).filter(
+        (st) => JSON.stringify(st.Resource) === JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] }),
+      );
+      expect(onLane.flatMap((st) => [st.Action].flat()).sort()).toEqual([
+        'sqs:ChangeMessageVisibility',
+        'sqs:DeleteMessage',
+        'sqs:ReceiveMessage',
+        'sqs:SendMessage',
+      ]);
+    }
+    template.hasOutput('HighLaneUrl', {});
+    template.hasOutput('NormalLaneUrl', {});
   });
 });
 
@@ -304,8 +369,11 @@ describe('cdk-nag AwsSolutions', () => {
       .flatMap((c) => c.node.metadata)
       .filter((m) => m.type === 'aws:cdk:acknowledged-rules')
       .flatMap((m) => Object.entries(m.data as Record<string, string>));
-    expect(acknowledged.map(([id]) => id)).toEqual([
+    expect(acknowledged.map(([id]) => id).sort()).toEqual([
       expect.stringMatching(/AwsSolutions-IAM5\[Resource::.*\/runs\/\*\]/),
+      // The two priority lanes hold copies and have no dead-letter queue of their own.
+      'Annotation::AwsSolutions-SQS3',
+      'Annotation::AwsSolutions-SQS3',
     ]);
     for (const [, reason] of acknowledged) expect(reason.length).toBeGreaterThan(40);
   });

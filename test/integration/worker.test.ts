@@ -75,7 +75,7 @@ function deps(queue: LocalQueue, agent: Agent, overrides: Partial<WorkerDeps> = 
 }
 
 describe('processBatch', () => {
-  it('reports only the records that failed: poison (already in the DLQ with its reason) and a deferred job', async () => {
+  it('reports only the records that failed (poison, already in the DLQ with its reason); a held job is handed back as a new delayed message', async () => {
     const queue = await setup('batch', [1, 2]);
     await queue.send([{ id: 'bad', body: '{"v":1, not json' }]);
     // Another worker holds job 2.
@@ -92,10 +92,15 @@ describe('processBatch', () => {
 
     const response = await processBatch(records, deps(queue, scriptedAgent({})));
 
-    expect(response.batchItemFailures).toEqual([
-      { itemIdentifier: held?.messageId },
-      { itemIdentifier: poison?.messageId },
-    ]);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: poison?.messageId }]);
+    // The held job's delivery is acknowledged and a new message takes its place, delayed until
+    // the holder's lease would end: waiting on a live holder spends none of its receives.
+    expect(held).toBeDefined();
+    for (const record of records) if (record !== poison) await queue.delete(record);
+    const copies = queue.pendingBodies().filter((b) => JSON.parse(b).issue.number === 2);
+    expect(copies).toHaveLength(1);
+    expect(JSON.parse(copies[0] as string)).toMatchObject({ runId: 'batch', issue: { number: 2 } });
+    expect(await queue.receive(10, 0)).toEqual([]);
     const jobs = await fx.state.listJobs('batch');
     expect(jobs.find((j) => j.jobKey === 'acme/api#1')).toMatchObject({ status: 'DONE', costMicros: 1000 });
     expect(jobs.find((j) => j.jobKey === 'acme/api#2')).toMatchObject({

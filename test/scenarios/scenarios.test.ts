@@ -10,6 +10,7 @@ import { S3WorkspaceStore } from '../../shared/adapters/s3-workspace.js';
 import { simulateAgent } from '../../shared/agents/simulate.js';
 import { FanoutError } from '../../shared/domain/errors.js';
 import { seededRandom } from '../../shared/domain/random.js';
+import type { WorkerEvent } from '../../shared/domain/worker.js';
 import type { Agent } from '../../shared/ports/agent.js';
 import { startS3 } from '../support/aws-engines.js';
 import { withFaults } from '../support/faults.js';
@@ -55,15 +56,20 @@ describe('scenarios: the invariants under fire', () => {
       try {
         await h.send(issues(1), 2);
         const { agent, runs } = countingAgent({ workMs: 400 });
-        const { responses } = await h.drain({ workers: 2, agent });
-        const deferred = responses.filter((r) => r.batchItemFailures.length > 0).length;
+        let deferred = 0;
+        const onEvent = (event: WorkerEvent) => {
+          if (event.type === 'deferred') deferred++;
+        };
+        const { responses } = await h.drain({ workers: 2, agent, deps: () => ({ onEvent }) });
         expect(runs.get('acme/api#1')).toBe(1);
         expect(deferred).toBeGreaterThanOrEqual(1);
+        // Handed back as a new delayed message: no delivery came back spending a receive.
+        expect(responses.every((r) => r.batchItemFailures.length === 0)).toBe(true);
         const [job] = await h.state.listJobs(h.runId);
         expect(job).toMatchObject({ status: 'DONE', attempts: 1 });
         record(
           '2 redelivery while running',
-          `2nd delivery deferred ${deferred}x until the lease ends, agent ran 1x`,
+          `2nd delivery deferred ${deferred}x (a new message, delayed until the lease ends), agent ran 1x`,
           await audit(h, runs),
         );
       } finally {

@@ -59,6 +59,8 @@ export interface SqsFixture {
   readonly client: SQSClient;
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
+  /** The priority lanes, as the stack makes them (no redrive policy). */
+  readonly laneUrls: { readonly high: string; readonly normal: string };
   close(): Promise<void>;
 }
 
@@ -90,11 +92,21 @@ export async function startSqs(
       },
     }),
   );
+  const lane = async (name: string) =>
+    (
+      await client.send(
+        new CreateQueueCommand({
+          QueueName: name,
+          Attributes: { VisibilityTimeout: String(options.visibilitySeconds ?? 30) },
+        }),
+      )
+    ).QueueUrl as string;
   return {
     endpoint,
     client,
     queueUrl: queue.QueueUrl as string,
     deadLetterQueueUrl: dlq.QueueUrl as string,
+    laneUrls: { high: await lane('fanout-lane-high'), normal: await lane('fanout-lane-normal') },
     close: async () => {
       client.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -126,6 +138,8 @@ export function lambdaEnv(
     FANOUT_BUCKET_NAME: engines.s3.bucket,
     FANOUT_QUEUE_URL: engines.sqs.queueUrl,
     FANOUT_DLQ_URL: engines.sqs.deadLetterQueueUrl,
+    FANOUT_HIGH_LANE_URL: engines.sqs.laneUrls.high,
+    FANOUT_NORMAL_LANE_URL: engines.sqs.laneUrls.normal,
     FANOUT_S3_FORCE_PATH_STYLE: 'true',
     ...extra,
   };

@@ -32,7 +32,11 @@ export const SECRET = 'fanout/github-token';
 
 const names: PhysicalNames = (id, type) => {
   if (type.startsWith('AWS::DynamoDB::')) return TABLE;
-  if (type === 'AWS::SQS::Queue') return /DeadLetter/.test(id) ? 'fanout-jobs-dlq' : 'fanout-jobs';
+  if (type === 'AWS::SQS::Queue') {
+    if (/HighLane/.test(id)) return 'fanout-lane-high';
+    if (/NormalLane/.test(id)) return 'fanout-lane-normal';
+    return /DeadLetter/.test(id) ? 'fanout-jobs-dlq' : 'fanout-jobs';
+  }
   if (type === 'AWS::S3::Bucket') return /AccessLogs/.test(id) ? 'fanout-access-logs' : BUCKET;
   if (type === 'AWS::IAM::Role' && /WorkersRole/.test(id)) return 'fanout-worker';
   return undefined;
