@@ -119,7 +119,8 @@ export function formatStatus(s: StatusSnapshot): string {
     `done ${t.DONE}  failed ${t.FAILED}  skipped ${t.SKIPPED}  running ${t.RUNNING}  pending ${t.PENDING}`,
     `spent ${formatUsd(l.spentMicros)}  reserved ${formatUsd(l.reservedMicros)}` +
       (l.abandonedMicros > 0 ? `  abandoned ${formatUsd(l.abandonedMicros)}` : '') +
-      `  budget ${formatUsd(l.budgetMicros)}`,
+      `  budget ${formatUsd(l.budgetMicros)}` +
+      (l.repoBudgetMicros !== undefined ? ` (each repository at most ${formatUsd(l.repoBudgetMicros)})` : ''),
     `throughput ${s.throughputPerMinute.toFixed(1)} jobs/min` +
       (s.etaMs !== undefined && t.PENDING + t.RUNNING > 0 ? `  ETA ${formatMs(s.etaMs)}` : ''),
     ...(s.priorities.some((p) => p.priority !== 'normal' && p.jobs > 0)

@@ -45,6 +45,9 @@ ${TARGET_HELP}
 Run:
   --run-id ID            the run to send to (default: a new run)
   --budget-usd USD       budget of a new run (default: the stack's budgetUsd, or 10)
+  --repo-budget-usd USD  a new run's budget for each repository within its own: a
+                         repository's jobs are SKIPPED once its spend reaches it, the
+                         others go on (enforced as the run budget is)
   --priority P           high, normal or low, for every issue of this send; without
                          it, an issue's label priority:high|normal|low sets its own
                          (default normal). A waiting job starts before every waiting
@@ -78,6 +81,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
       'run-id': { type: 'string' },
       'budget-usd': { type: 'string' },
       priority: { type: 'string' },
+      'repo-budget-usd': { type: 'string' },
       'dry-run': { type: 'boolean' },
       ...AGENT_OPTIONS,
       ...TARGET_OPTIONS,
@@ -98,6 +102,10 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
       ? undefined
       : decimal(values['budget-usd'], '--budget-usd', 10, 0, 1_000_000);
   const priority = values.priority !== undefined ? parsePriority(values.priority) : undefined;
+  const repoBudget =
+    values['repo-budget-usd'] === undefined
+      ? undefined
+      : decimal(values['repo-budget-usd'], '--repo-budget-usd', 2, 0.01, 1_000_000);
   const runId = values['run-id'] !== undefined ? parseRunId(values['run-id']) : newRunId(new Date());
   const state = values.state ?? 'open';
   if (state !== 'open' && state !== 'closed' && state !== 'all') {
@@ -165,6 +173,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
         budgetGiven: budgetFlag !== undefined,
         ...(agent ? { agent } : {}),
         ...(priority ? { priority } : {}),
+        ...(repoBudget !== undefined ? { repoBudgetMicros: usdToMicros(repoBudget) } : {}),
       },
       { state: target.state, queue: target.queue, workspaces: target.workspaces, clock: Date.now },
       { dryRun: Boolean(values['dry-run']), keepMessages: target.keepsMessages },

@@ -6,7 +6,7 @@ import { MAX_RUN_TIME_MS } from './agent-settings.js';
 import { FanoutError, toFanoutError } from './errors.js';
 import { type JobMessage, jobKey, jobPrefix, queueEntry } from './job.js';
 import { LeaseKeeper } from './lease.js';
-import { AttemptLedger, reclaimAbandoned } from './ledger.js';
+import { AttemptLedger, reclaimAbandoned, repoLedgerId } from './ledger.js';
 import type { RecordResult, WorkerDeps } from './worker-deps.js';
 
 /** What one attempt's work came to, before anything is decided. */
@@ -123,7 +123,13 @@ export class Attempt {
   > {
     const { state, clock } = deps;
     const key = jobKey(message.issue);
-    const ledger = new AttemptLedger(state, { runId: message.runId, jobKey: key, owner: deps.owner }, clock);
+    const repoLedger =
+      message.repoBudgetMicros !== undefined ? repoLedgerId(message.runId, message.issue.repo) : undefined;
+    const ledger = new AttemptLedger(
+      state,
+      { runId: message.runId, jobKey: key, owner: deps.owner, ...(repoLedger ? { repoLedger } : {}) },
+      clock,
+    );
     const early = agent.firstReservationMicros?.(message);
     if (early !== undefined) ledger.reserveEarly(early);
     const acquiredAt = performance.now();
@@ -142,7 +148,8 @@ export class Attempt {
     // An earlier attempt (or an earlier delivery that died after reserving, before its lease)
     // may have left a reservation open: close it before this attempt spends.
     if (answer.attempts > 1 || record.receiveCount > 1) {
-      const abandoned = await reclaimAbandoned(state, lease, clock(), deps.leaseMs / 2, deps.logger);
+      const holder = { ...lease, ...(repoLedger ? { repoLedger } : {}) };
+      const abandoned = await reclaimAbandoned(state, holder, clock(), deps.leaseMs / 2, deps.logger);
       if (abandoned > 0)
         deps.onEvent?.({ type: 'spent', jobKey: key, costMicros: abandoned, abandoned: true });
     }

@@ -84,6 +84,8 @@ export const JobMessageSchema = z.object({
   agent: AgentConfigSchema.optional(),
   /** Absent means normal. */
   priority: PrioritySchema.optional(),
+  /** The run's budget for each repository (`--repo-budget-usd`): the job reserves in its repository's ledger too. */
+  repoBudgetMicros: z.number().int().positive().optional(),
 });
 export type JobMessage = z.infer<typeof JobMessageSchema>;
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger, Reservation, Spend } from '../ports/agent.js';
 import type { LedgerEntry, RunLedger } from '../ports/state.js';
 import { FanoutError } from './errors.js';
+import { canonicalRepo, parseJobKey } from './job.js';
 import { sleep } from './sleep.js';
 
 /** Who reserves: one attempt (one invocation's owner) at one job. */
@@ -9,7 +10,22 @@ export interface LedgerHolder {
   readonly runId: string;
   readonly jobKey: string;
   readonly owner: string;
+  /** The ledger of the job's repository budget within the run, when the run has one (repoLedgerId). */
+  readonly repoLedger?: string;
 }
+
+/**
+ * The ledger of one repository's budget within a run: a ledger like the run's (same items,
+ * same conditional writes), under its own id, left out of the list of runs. A reservation
+ * is taken from it first, then from the run's, with the same id in both.
+ */
+export function repoLedgerId(runId: string, repo: string): string {
+  return `${runId}@${canonicalRepo(repo)}`;
+}
+
+/** The ledgers a holder reserves in, the narrowest first. */
+const ledgersOf = (holder: LedgerHolder) =>
+  holder.repoLedger ? [holder.repoLedger, holder.runId] : [holder.runId];
 
 /** A short, fixed-length name for a job or an attempt in a reservation id. */
 function digest(text: string, chars: number): string {
@@ -55,29 +71,30 @@ export async function reclaimAbandoned(
   let charged = 0;
   const job = digest(holder.jobKey, 10);
   const owner = digest(holder.owner, 6);
-  for (const entry of await state.openReservations(holder.runId)) {
-    const parsed = parseReservationId(entry.id);
-    if (!parsed || parsed.job !== job || parsed.owner === owner) continue;
-    if (now - parsed.at < minAgeMs) continue;
-    const answer = await state.settle(
-      holder.runId,
-      entry,
-      parsed.amountMicros,
-      parsed.amountMicros,
-      'abandoned',
-    );
-    if (answer === 'settled') charged += parsed.amountMicros;
-    logger.warn('closed a reservation left open by a crashed attempt', {
-      jobKey: holder.jobKey,
-      id: entry.id,
-      answer,
-    });
+  for (const ledger of ledgersOf(holder)) {
+    for (const entry of await state.openReservations(ledger)) {
+      const parsed = parseReservationId(entry.id);
+      if (!parsed || parsed.job !== job || parsed.owner === owner) continue;
+      if (now - parsed.at < minAgeMs) continue;
+      const answer = await state.settle(ledger, entry, parsed.amountMicros, parsed.amountMicros, 'abandoned');
+      // What the run was charged (a repository's ledger counts the same money again).
+      if (answer === 'settled' && ledger === holder.runId) charged += parsed.amountMicros;
+      logger.warn('closed a reservation left open by a crashed attempt', {
+        jobKey: holder.jobKey,
+        ledger,
+        id: entry.id,
+        answer,
+      });
+    }
   }
   return charged;
 }
 
+/** A reservation's place in each ledger that holds it. */
+type Held = readonly { readonly ledger: string; readonly entry: LedgerEntry }[];
+
 type Reserved =
-  | { ok: true; entry: LedgerEntry }
+  | { ok: true; held: Held }
   /** `unspentMicros` with a budget refusal; none with 'busy' (try again) or a failed write. */
   | { ok: false; error: unknown; busy?: true; unspentMicros?: number };
 
@@ -108,28 +125,51 @@ export class AttemptLedger implements Spend {
     this.signal = signal;
   }
 
-  private write(amountMicros: number): Promise<Reserved> {
+  /**
+   * One reservation in every ledger of the holder, the repository's first: granted only if
+   * each grants it. One refused gives back what the others granted (nothing was spent on it).
+   */
+  private async write(amountMicros: number): Promise<Reserved> {
     const id = reservationId(this.holder, ++this.sequence, amountMicros, this.clock());
-    return this.state.reserve(this.holder.runId, id, amountMicros).then(
+    const held: { ledger: string; entry: LedgerEntry }[] = [];
+    for (const ledger of ledgersOf(this.holder)) {
+      const reserved = await this.writeIn(ledger, id, amountMicros);
+      if (!reserved.ok) {
+        for (const h of held)
+          await this.state.settle(h.ledger, h.entry, amountMicros, 0).catch(() => undefined);
+        return reserved;
+      }
+      held.push(...reserved.held);
+    }
+    return { ok: true, held };
+  }
+
+  private writeIn(ledger: string, id: string, amountMicros: number): Promise<Reserved> {
+    const budget = ledger === this.holder.runId ? 'the run budget' : `the budget of ${this.repo()}`;
+    return this.state.reserve(ledger, id, amountMicros).then(
       (answer): Reserved => {
         if (answer.kind === 'over-budget') {
           const error = new FanoutError(
             'BUDGET_EXHAUSTED',
-            `the run budget cannot cover ${amountMicros} micro-USD more`,
+            `${budget} cannot cover ${amountMicros} micro-USD more`,
           );
           return { ok: false, error, unspentMicros: answer.unspentMicros };
         }
         if (answer.kind === 'busy') {
           const error = new FanoutError(
             'BUDGET_EXHAUSTED',
-            `the ledger could not place ${amountMicros} micro-USD yet (its shards are full or busy)`,
+            `the ledger of ${budget} could not place ${amountMicros} micro-USD yet (its shards are full or busy)`,
           );
           return { ok: false, error, busy: true };
         }
-        return { ok: true, entry: { id, shard: answer.shard } };
+        return { ok: true, held: [{ ledger, entry: { id, shard: answer.shard } }] };
       },
       (error: unknown): Reserved => ({ ok: false, error }),
     );
+  }
+
+  private repo(): string {
+    return parseJobKey(this.holder.jobKey).repo;
   }
 
   /**
@@ -173,17 +213,20 @@ export class AttemptLedger implements Spend {
       held = amountMicros;
     }
     if (!reserved.ok) throw reserved.error;
-    const entry = reserved.entry;
+    const places = reserved.held;
     const reservation: Reservation = {
       amountMicros: held,
       settle: async (actualMicros: number) => {
         if (!this.open.delete(reservation)) return;
         this.spent += actualMicros;
-        this.track(
-          this.state.settle(this.holder.runId, entry, held, actualMicros).then((answer) => {
-            if (answer === 'settled') this.confirmed += actualMicros;
-          }),
-        );
+        for (const place of places) {
+          this.track(
+            this.state.settle(place.ledger, place.entry, held, actualMicros).then((answer) => {
+              // The run's ledger says what the attempt was charged.
+              if (answer === 'settled' && place.ledger === this.holder.runId) this.confirmed += actualMicros;
+            }),
+          );
+        }
       },
     };
     this.open.add(reservation);
@@ -192,7 +235,9 @@ export class AttemptLedger implements Spend {
 
   private async releaseEarly(early: NonNullable<AttemptLedger['early']>): Promise<void> {
     const reserved = await early.answer;
-    if (reserved.ok) await this.state.settle(this.holder.runId, reserved.entry, early.amountMicros, 0);
+    if (!reserved.ok) return;
+    for (const place of reserved.held)
+      await this.state.settle(place.ledger, place.entry, early.amountMicros, 0);
   }
 
   /** Gives back an early reservation the agent never received: nothing can have been spent on it. */

@@ -1,6 +1,6 @@
 import type { DeadLetter } from '../ports/queue.js';
 import type { JobRecord, JobStatus, RunRecord } from '../ports/state.js';
-import { jobKey, parseJobKey, parseJobMessage } from './job.js';
+import { jobKey, type Priority, parseJobKey, parseJobMessage } from './job.js';
 import { plural } from './units.js';
 
 /**
@@ -20,6 +20,8 @@ export function idealMakespan(durationsMs: readonly number[], workers: number): 
 export interface ReportRow {
   readonly jobKey: string;
   readonly title: string;
+  /** Absent for normal. */
+  readonly priority?: Priority;
   readonly status: JobStatus;
   readonly errorCode?: string;
   readonly errorMessage?: string;
@@ -27,6 +29,8 @@ export interface ReportRow {
   readonly costUsd: number;
   readonly attempts: number;
   readonly worker?: string;
+  /** When its latest attempt started (epoch ms): the order in which the run took its jobs. */
+  readonly startedAt?: number;
   /** Where the job's files are: a folder or an s3:// prefix. */
   readonly workspace?: string;
 }
@@ -110,12 +114,14 @@ export function buildReport(input: ReportInput): RunReport {
     jobs: input.jobs.map((job) => ({
       jobKey: job.jobKey,
       title: job.title,
+      ...(job.priority && job.priority !== 'normal' ? { priority: job.priority } : {}),
       status: job.status,
       ...(job.errorCode ? { errorCode: job.errorCode, errorMessage: job.errorMessage } : {}),
       ...(job.durationMs === undefined ? {} : { durationMs: job.durationMs }),
       costUsd: job.costMicros / 1e6,
       attempts: job.attempts,
       ...(job.worker ? { worker: job.worker } : {}),
+      ...(job.startedAt === undefined ? {} : { startedAt: job.startedAt }),
       ...(input.locate ? { workspace: input.locate(job.jobKey) } : {}),
     })),
     repositories: repositoriesOf(input.jobs),

@@ -4,6 +4,7 @@ import type { WorkspaceStore } from '../ports/workspace.js';
 import type { AgentConfig } from './agent-settings.js';
 import { FanoutError } from './errors.js';
 import {
+  canonicalRepo,
   ISSUE_BODY_FILE,
   type Issue,
   JOB_MESSAGE_FILE,
@@ -15,6 +16,7 @@ import {
   priorityOf,
   queueEntry,
 } from './job.js';
+import { repoLedgerId } from './ledger.js';
 import { formatUsd } from './units.js';
 
 export interface SendDeps {
@@ -35,6 +37,8 @@ export interface SendSummary {
   readonly runCreated: boolean;
   /** The run's budget (its own, when the run existed). */
   readonly budgetMicros: number;
+  /** Each repository's budget within the run's, when the run has one. */
+  readonly repoBudgetMicros?: number;
   /** Jobs whose message reached the queue in this send. */
   readonly sent: readonly string[];
   /** Of those, jobs an earlier send registered but never got onto the queue. */
@@ -59,6 +63,7 @@ export function buildMessage(
   now: number,
   agent?: AgentConfig,
   priority: Priority = 'normal',
+  repoBudgetMicros?: number,
 ): { message: JobMessage; offload: boolean } {
   const whole: JobMessage = {
     v: 1,
@@ -67,6 +72,7 @@ export function buildMessage(
     sentAt: now,
     ...(agent ? { agent } : {}),
     ...(priority !== 'normal' ? { priority } : {}),
+    ...(repoBudgetMicros !== undefined ? { repoBudgetMicros } : {}),
   };
   if (bytes(JSON.stringify(whole)) <= MAX_MESSAGE_BYTES) return { message: whole, offload: false };
   return { message: { ...whole, issue: { ...issue, body: '' }, bodyRef: ISSUE_BODY_FILE }, offload: true };
@@ -88,6 +94,11 @@ export async function sendIssues(
     readonly agent?: AgentConfig;
     /** Every job's priority (`--priority`); without it, each issue's `priority:` label's, else normal. */
     readonly priority?: Priority;
+    /**
+     * Each repository's budget within the run's, for a new run (`--repo-budget-usd`); an
+     * existing run keeps the one it was created with, and one asked for later is refused.
+     */
+    readonly repoBudgetMicros?: number;
     /** Budget shards for a new run (the ledger's default when absent). */
     readonly ledgerShards?: number;
   },
@@ -132,12 +143,24 @@ export async function sendIssues(
     };
   }
 
+  // A repository's budget is within the run's: checked before a new run is made with it.
+  if (run.repoBudgetMicros !== undefined && run.repoBudgetMicros > run.budgetMicros) {
+    const budget = (await state.getRun(run.runId))?.budgetMicros ?? run.budgetMicros;
+    if (run.repoBudgetMicros > budget) {
+      throw new FanoutError(
+        'INVALID_INPUT',
+        `a repository's budget (${formatUsd(run.repoBudgetMicros)}) cannot be more than the run's (${formatUsd(budget)}): ` +
+          'lower --repo-budget-usd or raise --budget-usd',
+      );
+    }
+  }
   const runCreated =
     (await state.createRun({
       runId: run.runId,
       budgetMicros: run.budgetMicros,
       createdAt: now,
       ...(run.ledgerShards ? { ledgerShards: run.ledgerShards } : {}),
+      ...(run.repoBudgetMicros !== undefined ? { repoBudgetMicros: run.repoBudgetMicros } : {}),
     })) === 'created';
   const existing = runCreated ? undefined : await state.getRun(run.runId);
   if (existing && run.budgetGiven) {
@@ -148,6 +171,28 @@ export async function sendIssues(
         `run ${run.runId} exists with a budget of ${formatUsd(existing.budgetMicros)}; a run keeps the budget ` +
           'it was created with: leave out --budget-usd, or start a new run with another --run-id',
       );
+    }
+  }
+  if (existing && run.repoBudgetMicros !== undefined && existing.repoBudgetMicros !== run.repoBudgetMicros) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `run ${run.runId} exists ${
+        existing.repoBudgetMicros === undefined
+          ? 'without a per-repository budget'
+          : `with a per-repository budget of ${formatUsd(existing.repoBudgetMicros)}`
+      }; a run keeps the one it was created with: leave out --repo-budget-usd, or start a new run with another --run-id`,
+    );
+  }
+  const repoBudgetMicros = existing ? existing.repoBudgetMicros : run.repoBudgetMicros;
+  if (repoBudgetMicros !== undefined) {
+    // Each repository's ledger, before any of its jobs can reserve in it (created once per run).
+    for (const repo of new Set(issues.map((issue) => canonicalRepo(issue.repo)))) {
+      await state.createRun({
+        runId: repoLedgerId(run.runId, repo),
+        budgetMicros: repoBudgetMicros,
+        createdAt: now,
+        listed: false,
+      });
     }
   }
   let created = 0;
@@ -169,7 +214,7 @@ export async function sendIssues(
     toSend.push({
       key,
       issue,
-      ...buildMessage(run.runId, issue, now, run.agent, priorityOf(issue, run.priority)),
+      ...buildMessage(run.runId, issue, now, run.agent, priorityOf(issue, run.priority), repoBudgetMicros),
     });
   }
   if (created > 0) await state.addJobCount(run.runId, created);
@@ -202,6 +247,7 @@ export async function sendIssues(
     runId: run.runId,
     runCreated,
     budgetMicros: existing?.budgetMicros ?? run.budgetMicros,
+    ...(repoBudgetMicros !== undefined ? { repoBudgetMicros } : {}),
     sent: result.sent,
     resent: resent.filter((key) => result.sent.includes(key)),
     duplicates,
@@ -217,6 +263,11 @@ export function formatSendSummary(summary: SendSummary): string {
     `Run ${summary.runId}${summary.runCreated ? ' (new)' : ''}: ${verb} ${summary.sent.length}, ` +
       `${summary.duplicates.length} already sent (nothing sent again), ${summary.failed.length} failed`,
   ];
+  if (summary.repoBudgetMicros !== undefined) {
+    lines.push(
+      `  budget ${formatUsd(summary.budgetMicros)}, each repository at most ${formatUsd(summary.repoBudgetMicros)} of it`,
+    );
+  }
   if (summary.resent.length > 0)
     lines.push(`  ${summary.resent.length} of them had been registered by a send that did not finish`);
   if (summary.offloaded.length > 0) {

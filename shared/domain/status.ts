@@ -51,6 +51,7 @@ export interface StatusSnapshot {
     readonly reservedMicros: number;
     readonly abandonedMicros: number;
     readonly budgetMicros: number;
+    readonly repoBudgetMicros?: number;
   };
   /** Jobs finished per minute over the last `windowMs`, or since the run's first start if that is later. */
   readonly throughputPerMinute: number;
@@ -133,6 +134,7 @@ export function buildStatus(input: {
       reservedMicros: run.reservedMicros,
       abandonedMicros: run.abandonedMicros,
       budgetMicros: run.budgetMicros,
+      ...(run.repoBudgetMicros !== undefined ? { repoBudgetMicros: run.repoBudgetMicros } : {}),
     },
     throughputPerMinute,
     ...(running && throughputPerMinute > 0 ? { etaMs: (left / throughputPerMinute) * 60_000 } : {}),

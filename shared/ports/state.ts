@@ -18,6 +18,8 @@ export interface RunRecord {
   readonly availableMicros: number;
   readonly jobCount: number;
   readonly createdAt: number;
+  /** Each repository's own budget within the run's, when the run has one (`--repo-budget-usd`). */
+  readonly repoBudgetMicros?: number;
   /**
    * Whether the totals are one instant's: the ledger is several items, and a read of them all
    * is a snapshot only when no write landed between two reads of every item (DynamoDB has no
@@ -123,6 +125,13 @@ export interface RunLedger {
     createdAt: number;
     /** Budget shards (items the reservations spread over); the adapter's default when absent. */
     ledgerShards?: number;
+    /** Each repository's budget within this run's (recorded, for the sends that follow). */
+    repoBudgetMicros?: number;
+    /**
+     * False for a ledger that is not a run (a repository's budget within one): it is left out
+     * of listRuns. @default true
+     */
+    listed?: boolean;
   }): Promise<'created' | 'exists'>;
   getRun(runId: string): Promise<RunRecord | undefined>;
   /** Runs, newest first. */

@@ -352,6 +352,84 @@ describe('local target, end to end: send from GitHub, run, status, report', () =
     });
   });
 
+  it('runs two repositories with mixed priorities: the urgent job first, the small repository kept moving, each repository within its budget', async () => {
+    const agent = ['agent'];
+    const gh = await startFakeGitHub({
+      repos: {
+        'acme/big': [
+          ...Array.from({ length: 6 }, (_, i) => ({ number: i + 1, title: `Big ${i + 1}`, labels: agent })),
+          { number: 7, title: 'Urgent', labels: [...agent, 'priority:high'] },
+        ],
+        'acme/small': [
+          { number: 1, title: 'Small 1', labels: agent },
+          { number: 2, title: 'Small 2', labels: agent },
+          { number: 3, title: 'Some day', labels: [...agent, 'priority:low'] },
+        ],
+      },
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'fanout-mixed-'));
+    try {
+      const args = ['--github', 'acme/big', '--github', 'acme/small', '--label', 'agent'];
+      const target = ['--local', '--state-dir', dir, '--run-id', 'mixed'];
+      const budgets = ['--budget-usd', '5', '--repo-budget-usd', '0.25'];
+      expect(await sendCommand([...args, ...target, ...budgets], { out, githubBaseUrl: gh.baseUrl })).toBe(0);
+      expect(printed.join('\n')).toMatch(/sent 10, [\s\S]*each repository at most \$0\.25/);
+    } finally {
+      await gh.close();
+    }
+    printed = [];
+    expect(await statusCommand(['--state-dir', dir, '--json'], { out })).toBe(0);
+    expect(JSON.parse(printed[0] as string).priorities).toEqual([
+      { priority: 'high', jobs: 1, waiting: 1, running: 0, finished: 0 },
+      { priority: 'normal', jobs: 8, waiting: 8, running: 0, finished: 0 },
+      { priority: 'low', jobs: 1, waiting: 1, running: 0, finished: 0 },
+    ]);
+
+    // One worker, so the order in which jobs start is the queue's.
+    const args = [
+      '--import',
+      'tsx',
+      'cli/fanout.ts',
+      'run',
+      '--state-dir',
+      dir,
+      '--workers',
+      '1',
+      '--duration',
+      '50ms',
+    ];
+    await promisify(execFile)(process.execPath, args, { cwd: ROOT, timeout: 60_000 });
+    printed = [];
+    expect(await reportCommand(['--state-dir', dir, '--json', '--run-id', 'mixed'], { out })).toBe(0);
+    const report = JSON.parse(printed[0] as string);
+    const order = [...report.jobs]
+      .sort((a: { startedAt: number }, b: { startedAt: number }) => a.startedAt - b.startedAt)
+      .map((j: { jobKey: string }) => j.jobKey);
+    expect(order).toHaveLength(10);
+    // The urgent job first, the low one last; then the repositories take turns, so the small
+    // one's two normal jobs are among the first five, not after the big one's backlog of six.
+    expect(order[0]).toBe('acme/big#7');
+    expect(order.at(-1)).toBe('acme/small#3');
+    expect(order.indexOf('acme/small#1')).toBeLessThan(5);
+    expect(order.indexOf('acme/small#2')).toBeLessThan(5);
+    // Each repository spends within its budget ($0.25: a job costs $0.02-0.08 and reserves
+    // $0.08): the big one's last jobs are SKIPPED, the small one's three all DONE; the report
+    // shows each repository's spend.
+    const rows = new Map(report.repositories.map((r: { repo: string }) => [r.repo, r]));
+    expect(rows.get('acme/small')).toMatchObject({ jobs: 3, done: 3, skipped: 0 });
+    expect(rows.get('acme/big')).toMatchObject({ jobs: 7, skipped: expect.any(Number) });
+    const big = rows.get('acme/big') as { skipped: number; costUsd: number };
+    expect(big.skipped).toBeGreaterThan(0);
+    expect(big.costUsd).toBeLessThanOrEqual(0.25);
+    const skipped = report.jobs.filter((j: { status: string }) => j.status === 'SKIPPED');
+    for (const job of skipped) {
+      expect(job).toMatchObject({
+        errorCode: 'BUDGET_EXHAUSTED',
+        errorMessage: expect.stringMatching(/budget of acme\/big/),
+      });
+    }
+  }, 90_000);
+
   it('sends several repositories to one run, each job keeping its key, and the report counts each repository', async () => {
     const gh = await startFakeGitHub({
       repos: {

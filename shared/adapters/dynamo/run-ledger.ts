@@ -24,6 +24,7 @@ export interface PoolItem {
   readonly returned: readonly number[];
   readonly jobCount: number;
   readonly createdAt: number;
+  readonly repoBudgetMicros?: number;
   readonly version: number;
 }
 
@@ -161,6 +162,8 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
     budgetMicros: number;
     createdAt: number;
     ledgerShards?: number;
+    repoBudgetMicros?: number;
+    listed?: boolean;
   }): Promise<'created' | 'exists'> {
     const created = await this.conditional(() =>
       this.doc.send(
@@ -174,6 +177,7 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
             ledgerShards: run.ledgerShards ?? LEDGER_SHARDS,
             jobCount: 0,
             createdAt: run.createdAt,
+            ...(run.repoBudgetMicros !== undefined ? { repoBudgetMicros: run.repoBudgetMicros } : {}),
             version: 0,
             [TTL_ATTRIBUTE]: this.ttl(run.createdAt),
           },
@@ -181,7 +185,7 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
         }),
       ),
     );
-    if (created) {
+    if (created && run.listed !== false) {
       // A small index so that `fanout status` can find the newest run without a scan.
       await this.call(() =>
         this.doc.send(
@@ -213,6 +217,7 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
       availableMicros: pool.budgetMicros - spentMicros - abandonedMicros - reservedMicros,
       jobCount: pool.jobCount,
       createdAt: pool.createdAt,
+      ...(pool.repoBudgetMicros !== undefined ? { repoBudgetMicros: pool.repoBudgetMicros } : {}),
       consistent: items.consistent,
     };
   }
@@ -379,6 +384,7 @@ export class DynamoRunLedger extends DynamoTable implements RunLedger {
       returned: counter('r'),
       jobCount: Item.jobCount,
       createdAt: Item.createdAt,
+      ...(Item.repoBudgetMicros !== undefined ? { repoBudgetMicros: Item.repoBudgetMicros as number } : {}),
       version: Item.version ?? 0,
     };
   }
