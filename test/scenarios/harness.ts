@@ -6,7 +6,7 @@ import { dynamoState, ensureTable } from '../../shared/adapters/dynamo/index.js'
 import { embeddedDynamoClient, startEmbeddedDynamo } from '../../shared/adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../../shared/adapters/folder-workspace.js';
 import { LocalQueue } from '../../shared/adapters/local-queue.js';
-import { type Issue, type JobMessage, jobKey } from '../../shared/domain/job.js';
+import { type Issue, type JobMessage, jobKey, queueEntry } from '../../shared/domain/job.js';
 import { processBatch, type WorkerDeps } from '../../shared/domain/worker.js';
 import type { Agent } from '../../shared/ports/agent.js';
 import type { BatchResponse, QueueRecord } from '../../shared/ports/queue.js';
@@ -93,14 +93,19 @@ export async function audit(h: Harness, runs?: ReadonlyMap<string, number>): Pro
 
 export const silent = { info: () => {}, warn: () => {}, error: () => {} };
 
-export const issues = (count: number): Issue[] =>
+export const issues = (count: number, repo = 'acme/api', from = 1): Issue[] =>
   Array.from({ length: count }, (_, i) => ({
-    repo: 'acme/api',
-    number: i + 1,
-    title: `Issue ${i + 1}`,
+    repo,
+    number: from + i,
+    title: `Issue ${from + i}`,
     body: '',
     labels: [],
   }));
+
+/** The value below which `share` (0-1) of the sorted values fall (nearest rank). */
+export function percentile(sorted: readonly number[], share: number): number {
+  return sorted[Math.max(0, Math.ceil(share * sorted.length) - 1)] ?? Number.NaN;
+}
 
 export const messageFor = (runId: string, issue: Issue, extra: Partial<JobMessage> = {}): string =>
   JSON.stringify({ v: 1, runId, issue, sentAt: Date.now(), ...extra } satisfies JobMessage);
@@ -111,8 +116,11 @@ export interface Harness {
   readonly queue: LocalQueue;
   readonly workspaces: FolderWorkspaceStore;
   readonly endpoint: string;
-  /** Registers the issues and sends each `copies` times. */
-  send(list: readonly Issue[], copies?: number): Promise<void>;
+  /**
+   * Registers the issues and sends each `copies` times, in its repository's fairness group
+   * and with `extra` (a priority) in its message, as `fanout send` does.
+   */
+  send(list: readonly Issue[], copies?: number, extra?: Partial<JobMessage>): Promise<void>;
   /**
    * Drains the queue with `workers` concurrent invocations, as the event source does.
    * An invocation that does not return within `invocationMs` is treated as a crashed
@@ -162,17 +170,18 @@ export async function harness(options: {
     queue,
     workspaces,
     endpoint: engine.endpoint,
-    async send(list, copies = 1) {
+    async send(list, copies = 1, extra = {}) {
       for (const issue of list) {
         await state.registerJob({
           runId,
           jobKey: jobKey(issue),
           title: issue.title,
           registeredAt: Date.now(),
+          ...(extra.priority ? { priority: extra.priority } : {}),
         });
-        for (let c = 0; c < copies; c++)
-          await queue.send([{ id: jobKey(issue), body: messageFor(runId, issue) }]);
       }
+      const entries = list.map((issue) => queueEntry(JSON.parse(messageFor(runId, issue, extra))));
+      for (let c = 0; c < copies; c++) await queue.send(entries);
     },
     async drain({ workers, agent, invocationMs = 60_000, deps, state: stateFor, untilMs = 120_000 }) {
       let invocations = 0;
@@ -228,15 +237,25 @@ export async function harness(options: {
   };
 }
 
-/** An agent that does `work` per job, counts its runs, and costs `costMicros`. */
-export function countingAgent(options: { workMs?: number; costMicros?: number } = {}) {
+/**
+ * An agent that does `work` per job, counts its runs, and costs `costMicros`; `starts`
+ * holds when each job's agent first started, in the order they started.
+ */
+export function countingAgent(
+  options: { workMs?: number; costMicros?: number; onStart?: (started: number) => void } = {},
+) {
   const runs = new Map<string, number>();
+  const starts = new Map<string, number>();
   const agent: Agent = {
     name: 'counting',
     firstReservationMicros: () => options.costMicros ?? 1000,
     async run(job, workspace, context) {
       const key = jobKey(job.issue);
       runs.set(key, (runs.get(key) ?? 0) + 1);
+      if (!starts.has(key)) {
+        starts.set(key, Date.now());
+        options.onStart?.(starts.size);
+      }
       const reservation = await context.spend.reserve(options.costMicros ?? 1000);
       await new Promise((resolve) => setTimeout(resolve, options.workMs ?? 5));
       await reservation.settle(options.costMicros ?? 1000);
@@ -244,5 +263,5 @@ export function countingAgent(options: { workMs?: number; costMicros?: number } 
       return { summary: 'ok' };
     },
   };
-  return { agent, runs };
+  return { agent, runs, starts };
 }

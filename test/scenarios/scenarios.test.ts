@@ -15,7 +15,17 @@ import type { Agent } from '../../shared/ports/agent.js';
 import { startS3 } from '../support/aws-engines.js';
 import { withFaults } from '../support/faults.js';
 import { throttlingFront } from '../support/throttling-front.js';
-import { audit, countingAgent, harness, issues, REPEAT, record, repeated, scenarioSeed } from './harness.js';
+import {
+  audit,
+  countingAgent,
+  harness,
+  issues,
+  percentile,
+  REPEAT,
+  record,
+  repeated,
+  scenarioSeed,
+} from './harness.js';
 
 /** Each run of a scenario has a minute; repeated, each has as many. */
 const TIMEOUT = 60_000 * REPEAT;
@@ -463,4 +473,135 @@ describe('scenarios: the invariants under fire', () => {
     }),
     TIMEOUT,
   );
+  it(
+    "11 noisy neighbour: a small repository's jobs sent behind a large one's backlog start within a few rounds of the fleet",
+    repeated('11 noisy neighbour', async () => {
+      const h = await harness({});
+      try {
+        const workers = 5;
+        await warmUp(h, workers);
+        await h.send(issues(500, 'acme/big'));
+        const smallSent = Date.now();
+        await h.send(issues(10, 'acme/small'));
+        const { agent, runs, starts } = countingAgent({ workMs: 10 });
+        const began = Date.now();
+        await h.drain({ workers, agent });
+        const tookMs = Date.now() - began;
+        expect(runs.size).toBe(510);
+        expect(await h.state.listJobs(h.runId)).toHaveLength(510 + WARM_UP);
+        expect([...runs.values()].every((n) => n === 1)).toBe(true);
+        const order = [...starts.entries()].sort((a, b) => a[1] - b[1]);
+        const firstStart = order[0]?.[1] ?? began;
+        // A round of the fleet: the median time between a start and the one `workers` later.
+        const round = roundOf(
+          order.map(([, at]) => at),
+          workers,
+        );
+        const smallKeys = issues(10, 'acme/small').map((issue) => `acme/small#${issue.number}`);
+        const waits = smallKeys
+          .map((key) => (starts.get(key) ?? Number.NaN) - firstStart)
+          .sort((a, b) => a - b);
+        const p95 = percentile(waits, 0.95);
+        // The groups take turns: the small repository's 10 jobs are among the first 20 starts
+        // (4 rounds of 5 workers), not after the 500 of the large one (100 rounds).
+        const lastSmall = Math.max(...smallKeys.map((key) => order.findIndex(([k]) => k === key)));
+        expect(lastSmall).toBeLessThan(20 + workers);
+        expect(p95).toBeLessThan(tookMs / 4);
+        record(
+          '11 noisy neighbour',
+          `acme/small's 10 jobs sent after acme/big's 500: first started after ${Math.round(waits[0] ?? 0)} ms ` +
+            `(${((waits[0] ?? 0) / round).toFixed(1)} rounds), p95 wait ${Math.round(p95)} ms = ${(p95 / round).toFixed(1)} rounds ` +
+            `of ${workers} workers, its last the ${lastSmall + 1}th of 510 to start (first in, first out: the 510th, ${510 / workers} rounds), ` +
+            `acme/big's backlog ${(tookMs / 1000).toFixed(1)} s; 510/510 DONE once`,
+          await audit(h, runs),
+        );
+      } finally {
+        await h.close();
+      }
+    }),
+    TIMEOUT,
+  );
+
+  it(
+    '12 priorities: high jobs sent during a normal backlog start within a round of the fleet; low ones start last',
+    repeated('12 priorities', async () => {
+      const h = await harness({});
+      try {
+        const workers = 5;
+        await warmUp(h, workers);
+        const high = issues(10, 'acme/api', 1001);
+        await h.send(issues(20, 'acme/chores'), 1, { priority: 'low' });
+        await h.send(issues(200, 'acme/api'));
+        let highSent = Number.NaN;
+        let sending: Promise<void> | undefined;
+        const { agent, runs, starts } = countingAgent({
+          workMs: 10,
+          // A quarter into the normal backlog, urgent work arrives.
+          onStart: (started) => {
+            if (started === 50)
+              sending = h.send(high, 1, { priority: 'high' }).then(() => {
+                highSent = Date.now();
+              });
+          },
+        });
+        await h.drain({ workers, agent });
+        await sending;
+        expect(runs.size).toBe(230);
+        expect(await h.state.listJobs(h.runId)).toHaveLength(230 + WARM_UP);
+        expect([...runs.values()].every((n) => n === 1)).toBe(true);
+        const order = [...starts.entries()].sort((a, b) => a[1] - b[1]);
+        const roundMs = roundOf(
+          order.map(([, at]) => at),
+          workers,
+        );
+        const priorityOf = (key: string) =>
+          key.startsWith('acme/chores') ? 'low' : Number(key.split('#')[1]) > 1000 ? 'high' : 'normal';
+        const highStarts = order.filter(([key]) => priorityOf(key) === 'high').map(([, at]) => at);
+        const lastHigh = Math.max(...highStarts);
+        // Between the high jobs' arrival and the last of them starting, only the normal jobs
+        // workers had already taken from the queue can start (at most one each).
+        const normalsMeanwhile = order.filter(
+          ([key, at]) => priorityOf(key) === 'normal' && at > highSent && at < lastHigh,
+        ).length;
+        expect(normalsMeanwhile).toBeLessThanOrEqual(workers);
+        const waits = highStarts.map((at) => Math.max(0, at - highSent)).sort((a, b) => a - b);
+        const p95 = percentile(waits, 0.95);
+        // The low jobs wait for every normal one: after the first low starts, only normal jobs
+        // already taken can start.
+        const firstLow = Math.min(...order.filter(([key]) => priorityOf(key) === 'low').map(([, at]) => at));
+        const normalsAfterLow = order.filter(
+          ([key, at]) => priorityOf(key) === 'normal' && at > firstLow,
+        ).length;
+        expect(normalsAfterLow).toBeLessThan(workers);
+        const normalsWaiting =
+          200 - order.filter(([key, at]) => priorityOf(key) === 'normal' && at <= highSent).length;
+        record(
+          '12 priorities',
+          `10 high sent with ${normalsWaiting} normal waiting: p95 wait ${Math.round(p95)} ms = ${(p95 / roundMs).toFixed(1)} rounds ` +
+            `of ${workers} workers, ${normalsMeanwhile} normal started meanwhile; 20 low after every normal; 230/230 DONE once`,
+          await audit(h, runs),
+        );
+      } finally {
+        await h.close();
+      }
+    }),
+    TIMEOUT,
+  );
 });
+
+const WARM_UP = 25;
+
+/** Runs a few jobs first, so that the figures are of a warm fleet (engine, code, connections). */
+async function warmUp(h: Awaited<ReturnType<typeof harness>>, workers: number): Promise<void> {
+  await h.send(issues(WARM_UP, 'acme/warm-up'));
+  await h.drain({ workers, agent: countingAgent({ workMs: 10 }).agent });
+}
+
+/** A round of the fleet: the median time from a job's start to the start `workers` later. */
+function roundOf(startTimes: readonly number[], workers: number): number {
+  const gaps = startTimes.slice(workers).map((at, i) => at - (startTimes[i] ?? at));
+  return percentile(
+    gaps.sort((a, b) => a - b),
+    0.5,
+  );
+}
