@@ -481,7 +481,6 @@ describe('scenarios: the invariants under fire', () => {
         const workers = 5;
         await warmUp(h, workers);
         await h.send(issues(500, 'acme/big'));
-        const smallSent = Date.now();
         await h.send(issues(10, 'acme/small'));
         const { agent, runs, starts } = countingAgent({ workMs: 10 });
         const began = Date.now();
