@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { fetchGitHubIssues } from '../shared/adapters/github-issues.js';
+import { fetchGitHubIssues, searchGitHubIssues } from '../shared/adapters/github-issues.js';
 import { readIssuesFile } from '../shared/adapters/issues-file.js';
 import { DEMO_MODEL } from '../shared/agents/model-ids.js';
 import type { AgentConfig } from '../shared/domain/agent-settings.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import {
   type Issue,
+  jobKey,
   mockIssues,
   newRunId,
   PRIORITIES,
@@ -33,9 +34,12 @@ Sources (one of):
                          GitHub Enterprise)
   --github-repos FILE    the repositories listed in FILE, one owner/repo a line (# for
                          comments); with --github or alone
+  --github-org ORG       every repository of an organisation the token can see, through
+                         GitHub's search (at most 1,000 issues a query: narrow it with
+                         --label or --since); repeatable, with --github or alone
     --label NAME         only issues with this label (repeat for several)
     --state S            open, closed or all (default open)
-    --limit N            at most N issues of each repository
+    --limit N            at most N issues of each repository (of each organisation)
     --since DATE         only issues updated since (ISO 8601, e.g. 2026-11-01)
   --file PATH            a JSON array or JSONL file of {repo, number, title, body?, labels?, url?}
   --mock N               N generated issues
@@ -72,6 +76,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
       help: { type: 'boolean', short: 'h' },
       github: { type: 'string', multiple: true },
       'github-repos': { type: 'string' },
+      'github-org': { type: 'string', multiple: true },
       label: { type: 'string', multiple: true },
       state: { type: 'string' },
       limit: { type: 'string' },
@@ -93,9 +98,15 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
   }
   const listed = values['github-repos'] !== undefined ? readRepoList(values['github-repos']) : undefined;
   const github = values.github || listed ? [...(values.github ?? []), ...(listed ?? [])] : undefined;
-  const sources = [github, values.file, values.mock].filter((v) => v !== undefined).length;
-  if (sources !== 1)
-    throw new FanoutError('INVALID_INPUT', 'name one source: --github OWNER/REPO, --file PATH or --mock N');
+  const orgs = values['github-org'];
+  const fromGitHub = github || orgs ? true : undefined;
+  const sources = [fromGitHub, values.file, values.mock].filter((v) => v !== undefined).length;
+  if (sources !== 1) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      'name one source: --github OWNER/REPO (or --github-repos, --github-org), --file PATH or --mock N',
+    );
+  }
   const agent = agentFromFlags(values);
   const budgetFlag =
     values['budget-usd'] === undefined
@@ -127,30 +138,32 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
   else {
     const repos = [...new Set(github ?? [])];
     const limit = values.limit !== undefined ? integer(values.limit, '--limit', 0, 1, 100_000) : undefined;
-    issues = [];
-    // One repository after another, every one read before anything is sent: a repository
-    // that cannot be read stops the send with nothing sent, naming it.
-    for (const repo of repos) {
-      issues.push(
-        ...(await fetchGitHubIssues(
-          {
-            repo,
-            state,
-            ...(values.label ? { labels: values.label } : {}),
-            ...(limit !== undefined ? { limit } : {}),
-            ...(values.since ? { since: new Date(values.since).toISOString() } : {}),
-          },
-          {
-            ...(process.env.GITHUB_TOKEN ? { token: process.env.GITHUB_TOKEN } : {}),
-            ...(githubBaseUrl ? { baseUrl: githubBaseUrl } : {}),
-            onWait: (_ms, reason) => out(reason),
-          },
-        )),
-      );
-    }
+    const filters = {
+      state,
+      ...(values.label ? { labels: values.label } : {}),
+      ...(limit !== undefined ? { limit } : {}),
+      ...(values.since ? { since: new Date(values.since).toISOString() } : {}),
+    } as const;
+    const connection = {
+      ...(process.env.GITHUB_TOKEN ? { token: process.env.GITHUB_TOKEN } : {}),
+      ...(githubBaseUrl ? { baseUrl: githubBaseUrl } : {}),
+      onWait: (_ms: number, reason: string) => out(reason),
+    };
+    const found = new Map<string, Issue>();
+    // One source after another, every one read before anything is sent: a repository or an
+    // organisation that cannot be read stops the send with nothing sent, naming it.
+    for (const repo of repos)
+      for (const issue of await fetchGitHubIssues({ repo, ...filters }, connection))
+        found.set(jobKey(issue), issue);
+    // An organisation's search may find issues of a repository also named with --github: once each.
+    for (const org of new Set(orgs ?? []))
+      for (const issue of await searchGitHubIssues({ org, ...filters }, connection))
+        if (!found.has(jobKey(issue))) found.set(jobKey(issue), issue);
+    issues = [...found.values()];
     if (issues.length === 0) {
+      const where = [...repos, ...(orgs ?? []).map((org) => `organisation ${org}`)].join(', ');
       out(
-        `No ${state} issues in ${repos.join(', ')}${values.label ? ` with label ${values.label.join(', ')}` : ''}: nothing to send.`,
+        `No ${state} issues in ${where}${values.label ? ` with label ${values.label.join(', ')}` : ''}: nothing to send.`,
       );
       return 0;
     }

@@ -65,18 +65,8 @@ function explain(error: HttpError, repo: string, hasToken: boolean): FanoutError
   return new FanoutError('INVALID_INPUT', message, { cause: error });
 }
 
-/**
- * Reads issues from a repository through the GitHub REST API: every page, pull
- * requests left out, rate limits waited out (with `onWait` saying so).
- */
-export async function fetchGitHubIssues(
-  query: GitHubQuery,
-  options: GitHubSourceOptions = {},
-): Promise<Issue[]> {
-  const [owner, name] = query.repo.split('/');
-  if (!owner || !name || query.repo.split('/').length !== 2) {
-    throw new FanoutError('INVALID_INPUT', `--github needs owner/repo, not "${query.repo}"`);
-  }
+/** An Octokit whose requests wait out GitHub's rate limits, saying so through `onWait`. */
+function patientClient(options: GitHubSourceOptions) {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const clock = options.clock ?? Date.now;
   const octokit = githubClient(options);
@@ -95,7 +85,43 @@ export async function fetchGitHubIssues(
       }
     }
   });
+  return octokit;
+}
 
+type IssueItem = {
+  number: number;
+  title: string;
+  body?: string | null;
+  labels: (string | { name?: string })[];
+  html_url: string;
+};
+
+function toIssue(repo: string, item: IssueItem) {
+  return IssueSchema.safeParse({
+    repo,
+    number: item.number,
+    title: item.title,
+    body: item.body ?? '',
+    labels: item.labels
+      .map((label) => (typeof label === 'string' ? label : (label.name ?? '')))
+      .filter(Boolean),
+    url: item.html_url,
+  });
+}
+
+/**
+ * Reads issues from a repository through the GitHub REST API: every page, pull
+ * requests left out, rate limits waited out (with `onWait` saying so).
+ */
+export async function fetchGitHubIssues(
+  query: GitHubQuery,
+  options: GitHubSourceOptions = {},
+): Promise<Issue[]> {
+  const [owner, name] = query.repo.split('/');
+  if (!owner || !name || query.repo.split('/').length !== 2) {
+    throw new FanoutError('INVALID_INPUT', `--github needs owner/repo, not "${query.repo}"`);
+  }
+  const octokit = patientClient(options);
   const issues: Issue[] = [];
   const problems: string[] = [];
   const limit = query.limit ?? Number.POSITIVE_INFINITY;
@@ -111,16 +137,7 @@ export async function fetchGitHubIssues(
     for await (const page of pages) {
       for (const item of page.data) {
         if (item.pull_request) continue; // the issues API lists pull requests too
-        const parsed = IssueSchema.safeParse({
-          repo: query.repo,
-          number: item.number,
-          title: item.title,
-          body: item.body ?? '',
-          labels: item.labels
-            .map((label) => (typeof label === 'string' ? label : (label.name ?? '')))
-            .filter(Boolean),
-          url: item.html_url,
-        });
+        const parsed = toIssue(query.repo, item);
         if (parsed.success) issues.push(parsed.data);
         else problems.push(`#${item.number}: ${parsed.error.issues[0]?.message}`);
         if (issues.length >= limit) return issues;
@@ -134,6 +151,99 @@ export async function fetchGitHubIssues(
     throw new FanoutError(
       'INVALID_INPUT',
       `issues of ${query.repo} that cannot be sent:\n  ${problems.join('\n  ')}`,
+    );
+  }
+  return issues;
+}
+
+export interface GitHubOrgQuery {
+  readonly org: string;
+  readonly labels?: readonly string[];
+  /** @default 'open' */
+  readonly state?: 'open' | 'closed' | 'all';
+  /** At most this many issues in all. */
+  readonly limit?: number;
+  /** Only issues updated at or after this time (ISO 8601). */
+  readonly since?: string;
+}
+
+/** GitHub's search returns at most 1,000 results for one query, whatever the pages. */
+export const SEARCH_MAX_RESULTS = 1000;
+
+/**
+ * The issues of every repository of an organisation that the token can see, through
+ * GitHub's search (`org:ORG is:issue label:...`), oldest first. GitHub's search returns at
+ * most 1,000 results and may give up on a slow query (`incomplete_results`): a query past
+ * either is refused with what to do, never sent in part.
+ */
+export async function searchGitHubIssues(
+  query: GitHubOrgQuery,
+  options: GitHubSourceOptions = {},
+): Promise<Issue[]> {
+  if (!/^[A-Za-z0-9-]+$/.test(query.org)) {
+    throw new FanoutError('INVALID_INPUT', `--github-org needs an organisation name, not "${query.org}"`);
+  }
+  const state = query.state ?? 'open';
+  const q = [
+    `org:${query.org}`,
+    'is:issue',
+    ...(state === 'all' ? [] : [`is:${state}`]),
+    ...(query.labels ?? []).map((label) => `label:"${label.replaceAll('"', '')}"`),
+    ...(query.since ? [`updated:>=${query.since}`] : []),
+  ].join(' ');
+  const octokit = patientClient(options);
+  const limit = query.limit ?? Number.POSITIVE_INFINITY;
+  const issues: Issue[] = [];
+  const problems: string[] = [];
+  try {
+    const pages = octokit.paginate.iterator(octokit.rest.search.issuesAndPullRequests, {
+      q,
+      sort: 'created',
+      order: 'asc',
+      per_page: 100,
+    });
+    for await (const page of pages) {
+      const data = page.data as typeof page.data & { total_count?: number; incomplete_results?: boolean };
+      if (data.incomplete_results) {
+        throw new FanoutError(
+          'INVALID_INPUT',
+          `GitHub's search timed out on "${q}" and returned part of its results: send again, or narrow it with --label or --since`,
+        );
+      }
+      const total = data.total_count ?? 0;
+      if (total > SEARCH_MAX_RESULTS && limit > SEARCH_MAX_RESULTS) {
+        throw new FanoutError(
+          'INVALID_INPUT',
+          `${total} issues match "${q}"; GitHub's search returns at most ${SEARCH_MAX_RESULTS}: narrow it with --label ` +
+            `or --since, name the repositories with --github, or take the oldest ${SEARCH_MAX_RESULTS} with --limit ${SEARCH_MAX_RESULTS}`,
+        );
+      }
+      for (const item of data) {
+        if (item.pull_request) continue;
+        const repo = new URL(item.repository_url).pathname.split('/').slice(-2).join('/');
+        const parsed = toIssue(repo, item);
+        if (parsed.success) issues.push(parsed.data);
+        else problems.push(`${repo}#${item.number}: ${parsed.error.issues[0]?.message}`);
+        if (issues.length >= limit) return issues;
+      }
+    }
+  } catch (error) {
+    if (error instanceof FanoutError) throw error;
+    const http = error as HttpError;
+    if (http.status === 422) {
+      throw new FanoutError(
+        'INVALID_INPUT',
+        `organisation ${query.org} was not found on GitHub, or the token cannot see it` +
+          (options.token ? '' : ' (private repositories need GITHUB_TOKEN)'),
+        { cause: error },
+      );
+    }
+    throw explain(http, `organisation ${query.org}`, Boolean(options.token));
+  }
+  if (problems.length > 0) {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `issues of ${query.org} that cannot be sent:\n  ${problems.join('\n  ')}`,
     );
   }
   return issues;

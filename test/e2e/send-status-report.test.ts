@@ -352,6 +352,40 @@ describe('local target, end to end: send from GitHub, run, status, report', () =
     });
   });
 
+  it("sends an organisation's labelled issues through GitHub's search, once each when a repository is also named", async () => {
+    const gh = await startFakeGitHub({
+      repos: {
+        'acme/api': [
+          { number: 1, title: 'One', labels: ['agent'] },
+          { number: 2, title: 'Two', labels: ['agent', 'priority:high'] },
+        ],
+        'acme/web': [{ number: 7, title: 'Seven', labels: ['agent'] }],
+        'acme/site': [{ number: 3, title: 'Three', labels: ['human'] }],
+      },
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'fanout-org-'));
+    try {
+      const args = ['--github-org', 'acme', '--github', 'acme/api', '--label', 'agent'];
+      const target = ['--local', '--state-dir', dir, '--run-id', 'org'];
+      expect(await sendCommand([...args, ...target], { out, githubBaseUrl: gh.baseUrl })).toBe(0);
+      expect(printed.join('\n')).toMatch(/Run org \(new\): sent 3, 0 already sent/);
+      printed = [];
+      await expect(
+        sendCommand(['--github-org', 'nobody', ...target], { out, githubBaseUrl: gh.baseUrl }),
+      ).rejects.toThrow(/organisation nobody was not found on GitHub/);
+    } finally {
+      await gh.close();
+    }
+    printed = [];
+    expect(await statusCommand(['--state-dir', dir, '--json'], { out })).toBe(0);
+    const status = JSON.parse(printed[0] as string);
+    expect(status.repositories.map((r: { repo: string; jobs: number }) => [r.repo, r.jobs])).toEqual([
+      ['acme/api', 2],
+      ['acme/web', 1],
+    ]);
+    expect(status.priorities[0]).toMatchObject({ priority: 'high', waiting: 1 });
+  });
+
   it('runs two repositories with mixed priorities: the urgent job first, the small repository kept moving, each repository within its budget', async () => {
     const agent = ['agent'];
     const gh = await startFakeGitHub({

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fetchGitHubIssues } from '../../shared/adapters/github-issues.js';
+import { fetchGitHubIssues, searchGitHubIssues } from '../../shared/adapters/github-issues.js';
 import { type FakeIssue, startFakeGitHub } from '../support/fake-github.js';
 
 const backlog = (count: number, extra: Partial<FakeIssue> = {}): FakeIssue[] =>
@@ -112,5 +112,57 @@ describe('GitHub source, through Octokit, against a local GitHub', () => {
     await expect(
       fetchGitHubIssues({ repo: 'acme/api' }, { baseUrl: `http://127.0.0.1:${port}` }),
     ).rejects.toThrow(/could not reach GitHub \(ECONNREFUSED\): check the network, or GITHUB_API_URL/);
+  });
+});
+
+describe("an organisation's issues, through GitHub's search", () => {
+  it('finds the labelled issues of every repository in the organisation, page by page, each keyed by its repository', async () => {
+    const gh = await startFakeGitHub({
+      repos: {
+        'acme/api': [
+          ...backlog(150),
+          { number: 999, title: 'A pull request', labels: ['agent'], pullRequest: true },
+        ],
+        'acme/web': [...backlog(3), { number: 50, title: 'Not for agents', labels: ['human'] }],
+        'other/api': backlog(5),
+      },
+    });
+    close = gh.close;
+    const issues = await searchGitHubIssues(
+      { org: 'acme', labels: ['agent'] },
+      { baseUrl: gh.baseUrl, token: 't0k' },
+    );
+    expect(issues).toHaveLength(153);
+    expect(new Set(issues.map((i) => i.repo))).toEqual(new Set(['acme/api', 'acme/web']));
+    const keys = issues.map((i) => `${i.repo}#${i.number}`);
+    expect(keys).not.toContain('acme/api#999'); // a pull request
+    expect(keys).not.toContain('acme/web#50'); // not labelled agent
+    expect(issues.find((i) => i.repo === 'acme/web' && i.number === 3)).toEqual({
+      repo: 'acme/web',
+      number: 3,
+      title: 'Issue 3',
+      body: '',
+      labels: ['agent'],
+      url: 'https://github.com/acme/web/issues/3',
+    });
+    const searches = gh.requests.filter((r) => r.path === '/search/issues');
+    expect(searches).toHaveLength(2);
+    expect(searches[0]?.query.get('q')).toBe('org:acme is:issue is:open label:"agent"');
+    expect(searches[0]?.authorization).toBe('token t0k');
+  });
+
+  it('refuses an organisation it cannot see, and a query past the 1,000 results search returns, saying what to do', async () => {
+    const gh = await startFakeGitHub({ repos: { 'acme/api': backlog(1_200) } });
+    close = gh.close;
+    await expect(searchGitHubIssues({ org: 'nobody' }, { baseUrl: gh.baseUrl })).rejects.toThrow(
+      /organisation nobody was not found on GitHub, or the token cannot see it/,
+    );
+    await expect(searchGitHubIssues({ org: 'acme' }, { baseUrl: gh.baseUrl })).rejects.toThrow(
+      /1200 issues match "org:acme is:issue is:open"; GitHub's search returns at most 1000: narrow it with --label/,
+    );
+    // Asked for at most 1,000, it takes them.
+    expect(await searchGitHubIssues({ org: 'acme', limit: 1000 }, { baseUrl: gh.baseUrl })).toHaveLength(
+      1000,
+    );
   });
 });

@@ -125,6 +125,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions) {
       res.end(archive);
       return;
     }
+    if (url.pathname === '/search/issues') return search(url, json);
     const match = /^\/repos\/([^/]+)\/([^/]+)\/issues$/.exec(url.pathname);
     const items = match ? options.repos[`${match[1]}/${match[2]}`] : undefined;
     if (!match || !items) return json(404, { message: 'Not Found' });
@@ -154,6 +155,67 @@ export async function startFakeGitHub(options: FakeGitHubOptions) {
         html_url: `https://github.com/${match[1]}/${match[2]}/${item.pullRequest ? 'pull' : 'issues'}/${item.number}`,
         ...(item.pullRequest ? { pull_request: { url: 'x' } } : {}),
       })),
+      headers,
+    );
+  };
+  /**
+   * GET /search/issues as GitHub answers it, for the qualifiers fanout uses: org:, is:issue,
+   * is:open / is:closed (every fake issue is open), label:"..." (all of them); 422 for an
+   * organisation with no repository; total_count, and at most 1,000 results in all.
+   */
+  const search = (
+    url: URL,
+    json: (status: number, body: unknown, headers?: Record<string, string>) => void,
+  ) => {
+    const q = url.searchParams.get('q') ?? '';
+    const org = /(?:^| )org:(\S+)/.exec(q)?.[1];
+    const labels = [...q.matchAll(/label:"([^"]*)"/g)].map((m) => m[1] as string);
+    const repos = Object.keys(options.repos).filter((repo) => repo.split('/')[0] === org);
+    if (!org || repos.length === 0) {
+      return json(422, {
+        message: 'Validation Failed',
+        errors: [
+          {
+            message:
+              'The listed users and repositories cannot be searched either because the resources do not exist or you do not have permission to view them.',
+          },
+        ],
+      });
+    }
+    const all = q.includes('is:closed')
+      ? []
+      : repos.flatMap((repo) =>
+          (options.repos[repo] ?? [])
+            .filter((item) => !(q.includes('is:issue') && item.pullRequest))
+            .filter((item) => labels.every((l) => item.labels?.includes(l)))
+            .map((item) => ({ repo, item })),
+        );
+    const perPage = Number(url.searchParams.get('per_page') ?? 30);
+    const page = Number(url.searchParams.get('page') ?? 1);
+    const reachable = all.slice(0, 1000);
+    const slice = reachable.slice((page - 1) * perPage, page * perPage);
+    const last = Math.max(1, Math.ceil(reachable.length / perPage));
+    const link = (p: number) => {
+      const next = new URL(url.toString());
+      next.searchParams.set('page', String(p));
+      return next.toString();
+    };
+    const headers: Record<string, string> = {};
+    if (page < last) headers.link = `<${link(page + 1)}>; rel="next", <${link(last)}>; rel="last"`;
+    json(
+      200,
+      {
+        total_count: all.length,
+        incomplete_results: false,
+        items: slice.map(({ repo, item }) => ({
+          number: item.number,
+          title: item.title,
+          body: item.body ?? null,
+          labels: (item.labels ?? []).map((name) => ({ name })),
+          repository_url: `${base}/repos/${repo}`,
+          html_url: `https://github.com/${repo}/issues/${item.number}`,
+        })),
+      },
       headers,
     );
   };
