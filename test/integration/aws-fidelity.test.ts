@@ -18,7 +18,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3WorkspaceStore } from '../../shared/adapters/s3-workspace.js';
-import type { Issue, JobMessage } from '../../shared/domain/job.js';
+import { SqsJobQueue } from '../../shared/adapters/sqs-queue.js';
+import { type Issue, type JobMessage, queueEntry } from '../../shared/domain/job.js';
 import { UNAVAILABLE_MARKER } from '../support/fake-aws.js';
 import { startFakeGitHub } from '../support/fake-github.js';
 import { BUCKET, type GatedAws, SECRET, startGatedAws } from '../support/gated-aws.js';
@@ -241,6 +242,44 @@ describe('the bundled worker behind the IAM gate (the template is the only permi
     }
     await deliver(1, { remainingMs: 2500 });
     expect(await job('acme/api#200')).toMatchObject({ status: 'DONE', attempts: 3, costMicros: 5000 });
+    expect(aws.world.denied()).toEqual([]);
+  });
+
+  it('takes a waiting high job ahead from its lane before the low one it was handed', async () => {
+    const queue = new SqsJobQueue({
+      client: aws.sqs.client,
+      queueUrl: aws.sqs.queueUrl,
+      deadLetterQueueUrl: aws.sqs.deadLetterQueueUrl,
+      laneUrls: aws.sqs.laneUrls,
+    });
+    const message = (n: number, priority: 'high' | 'low'): JobMessage => ({
+      v: 1,
+      runId: RUN,
+      sentAt: Date.now(),
+      issue: issue('acme/api', n),
+      agent: simulate(10),
+      priority,
+    });
+    await queue.send([queueEntry(message(300, 'low'))]);
+    // The event source hands a worker the low job; then a high one arrives: on the queue
+    // behind it and, as a copy, in its lane.
+    const handed = await aws.receive(1);
+    expect(handed).toHaveLength(1);
+    await queue.send([queueEntry(message(301, 'high'))]);
+    const { response } = await aws.invoke(handed, { remainingMs: 120_000 });
+    expect(response.batchItemFailures).toEqual([]);
+    await aws.sqs.client.send(
+      new DeleteMessageCommand({ QueueUrl: aws.sqs.queueUrl, ReceiptHandle: handed[0]?.ReceiptHandle }),
+    );
+    const [high, low] = [await job('acme/api#301'), await job('acme/api#300')];
+    expect(high).toMatchObject({ status: 'DONE', attempts: 1 });
+    expect(low).toMatchObject({ status: 'DONE', attempts: 1 });
+    expect(high?.startedAt ?? 0).toBeLessThan(low?.startedAt ?? 0);
+    // The high job's own message comes up later and is acknowledged: its job is finished.
+    const second = await deliver(1, { remainingMs: 120_000 });
+    expect(second.response.batchItemFailures).toEqual([]);
+    expect(await job('acme/api#301')).toMatchObject({ status: 'DONE', attempts: 1 });
+    // Receiving, deleting and copying to the lane were all the role's to do.
     expect(aws.world.denied()).toEqual([]);
   });
 
