@@ -48,7 +48,8 @@ prints the figures; writes DIR/results.json and DIR/report.html (charts).
               the first job, 100 workers' start-up and a worker's memory, beside the
               figures from before #14 and the seed's
   7 fairness  500 jobs of one repository sent before 10 of another, on 5 workers:
-              the small repository's p95 wait beside the big one's
+              the small repository's p95 wait beside the big one's; and 10 high
+              jobs sent after 500 normal ones: their p95 wait
 
   --quick      a reduced set, under a minute (what CI runs)
   --out DIR    where results go (default bench/out)
@@ -381,6 +382,27 @@ export async function benchFairness(quick: boolean, out: (text: string) => void)
       `(first in, first out would have started acme/small's after acme/big's last, at ${formatMs(fifoMs)})` +
       `; its last job was number ${smallLastStart} of ${issues.length} to start`,
   );
+
+  // Priorities: the same backlog, then 10 urgent jobs (label priority:high) sent after it.
+  const urgent = Array.from({ length: 10 }, (_, i) => ({
+    ...issue('acme/urgent', i + 1),
+    labels: ['priority:high'],
+  }));
+  const ranked = await measure({
+    jobs: big + 10,
+    workers: 5,
+    durationMs,
+    issues: [...Array.from({ length: big }, (_, i) => issue('acme/big', i + 1)), ...urgent],
+  });
+  const highP95 = percentile(ranked.queuedByRepo.get('acme/urgent') ?? [], 95);
+  const highLastStart = Math.max(
+    0,
+    ...ranked.startOrder.map((key, i) => (key.startsWith('acme/urgent#') ? i + 1 : 0)),
+  );
+  out(
+    `priority  ${big} normal jobs sent first, then 10 high ones, 5 workers, ${durationMs} ms jobs: from the first job's start, ` +
+      `the high jobs started within ${formatMs(highP95)} (p95); the last of them was number ${highLastStart} of ${big + 10} to start`,
+  );
   return {
     big,
     small: 10,
@@ -390,6 +412,8 @@ export async function benchFairness(quick: boolean, out: (text: string) => void)
     bigP95WaitMs: bigP95,
     fifoWaitMs: fifoMs,
     smallLastStart,
+    highP95WaitMs: highP95,
+    highLastStart,
   };
 }
 
