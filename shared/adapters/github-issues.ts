@@ -2,15 +2,21 @@ import { FanoutError, inCauses } from '../domain/errors.js';
 import { type Issue, IssueSchema } from '../domain/job.js';
 import { githubClient } from './github-client.js';
 
-export interface GitHubQuery {
-  /** owner/name */
-  readonly repo: string;
+/** Which issues of a source to take. */
+export interface GitHubFilters {
+  /** Issues with every one of these labels. */
   readonly labels?: readonly string[];
   /** @default 'open' */
   readonly state?: 'open' | 'closed' | 'all';
+  /** At most this many issues from the source. */
   readonly limit?: number;
   /** Only issues updated at or after this time (ISO 8601). */
   readonly since?: string;
+}
+
+export interface GitHubQuery extends GitHubFilters {
+  /** owner/name */
+  readonly repo: string;
 }
 
 export interface GitHubSourceOptions {
@@ -156,15 +162,8 @@ export async function fetchGitHubIssues(
   return issues;
 }
 
-export interface GitHubOrgQuery {
+export interface GitHubOrgQuery extends GitHubFilters {
   readonly org: string;
-  readonly labels?: readonly string[];
-  /** @default 'open' */
-  readonly state?: 'open' | 'closed' | 'all';
-  /** At most this many issues in all. */
-  readonly limit?: number;
-  /** Only issues updated at or after this time (ISO 8601). */
-  readonly since?: string;
 }
 
 /** GitHub's search returns at most 1,000 results for one query, whatever the pages. */

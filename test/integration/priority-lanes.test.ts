@@ -15,6 +15,7 @@ import { sendIssues } from '../../shared/domain/send.js';
 import { processBatch, type WorkerDeps } from '../../shared/domain/worker.js';
 import type { Agent } from '../../shared/ports/agent.js';
 import type { QueueRecord } from '../../shared/ports/queue.js';
+import { issues } from '../scenarios/harness.js';
 import { type SqsFixture, startSqs } from '../support/aws-engines.js';
 import { type StateFixture, startState } from '../support/engines.js';
 
@@ -29,15 +30,6 @@ afterAll(async () => {
 });
 
 const silent = { info: () => {}, warn: () => {}, error: () => {} };
-const issues = (repo: string, from: number, count: number): Issue[] =>
-  Array.from({ length: count }, (_, i) => ({
-    repo,
-    number: from + i,
-    title: `Issue ${from + i}`,
-    body: '',
-    labels: [],
-  }));
-
 /** Every message now in a queue (short polls until one comes back empty twice). */
 async function drainQueue(url: string): Promise<Message[]> {
   const found: Message[] = [];
@@ -68,9 +60,9 @@ describe('priority lanes on SQS', () => {
         { state: fx.state, queue, workspaces, clock: Date.now },
       );
     // The low backlog is sent first, so the event source hands the worker a low job first.
-    await send(issues('acme/chores', 1, 4), 'low');
-    await send(issues('acme/api', 1, 4), 'normal');
-    await send(issues('acme/api', 101, 3), 'high');
+    await send(issues(4, 'acme/chores'), 'low');
+    await send(issues(4, 'acme/api'), 'normal');
+    await send(issues(3, 'acme/api', 101), 'high');
 
     const started: string[] = [];
     const agent: Agent = {

@@ -134,17 +134,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions) {
 
     const labels = url.searchParams.get('labels')?.split(',').filter(Boolean) ?? [];
     const filtered = items.filter((item) => labels.every((l) => item.labels?.includes(l)));
-    const perPage = Number(url.searchParams.get('per_page') ?? 30);
-    const page = Number(url.searchParams.get('page') ?? 1);
-    const slice = filtered.slice((page - 1) * perPage, page * perPage);
-    const last = Math.max(1, Math.ceil(filtered.length / perPage));
-    const link = (p: number) => {
-      const next = new URL(url.toString());
-      next.searchParams.set('page', String(p));
-      return next.toString();
-    };
-    const headers: Record<string, string> = {};
-    if (page < last) headers.link = `<${link(page + 1)}>; rel="next", <${link(last)}>; rel="last"`;
+    const { slice, headers } = paged(url, filtered);
     json(
       200,
       slice.map((item) => ({
@@ -190,18 +180,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions) {
             .filter((item) => labels.every((l) => item.labels?.includes(l)))
             .map((item) => ({ repo, item })),
         );
-    const perPage = Number(url.searchParams.get('per_page') ?? 30);
-    const page = Number(url.searchParams.get('page') ?? 1);
-    const reachable = all.slice(0, 1000);
-    const slice = reachable.slice((page - 1) * perPage, page * perPage);
-    const last = Math.max(1, Math.ceil(reachable.length / perPage));
-    const link = (p: number) => {
-      const next = new URL(url.toString());
-      next.searchParams.set('page', String(p));
-      return next.toString();
-    };
-    const headers: Record<string, string> = {};
-    if (page < last) headers.link = `<${link(page + 1)}>; rel="next", <${link(last)}>; rel="last"`;
+    const { slice, headers } = paged(url, all.slice(0, 1000));
     json(
       200,
       {
@@ -227,4 +206,19 @@ export async function startFakeGitHub(options: FakeGitHubOptions) {
     refs,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** The page `url` asks for (per_page, page) and the Link header to the next and last, as GitHub pages a list. */
+function paged<T>(url: URL, items: readonly T[]): { slice: T[]; headers: Record<string, string> } {
+  const perPage = Number(url.searchParams.get('per_page') ?? 30);
+  const page = Number(url.searchParams.get('page') ?? 1);
+  const last = Math.max(1, Math.ceil(items.length / perPage));
+  const link = (p: number) => {
+    const next = new URL(url.toString());
+    next.searchParams.set('page', String(p));
+    return next.toString();
+  };
+  const headers: Record<string, string> = {};
+  if (page < last) headers.link = `<${link(page + 1)}>; rel="next", <${link(last)}>; rel="last"`;
+  return { slice: items.slice((page - 1) * perPage, page * perPage), headers };
 }

@@ -1,4 +1,3 @@
-import type { Priority } from '../../shared/domain/job.js';
 import type {
   FinalStatus,
   JobLeases,
@@ -113,13 +112,7 @@ export class MemoryState implements RunLedger, JobLeases, WorkerSlots {
     return 'settled' as const;
   }
 
-  async registerJob(job: {
-    runId: string;
-    jobKey: string;
-    title: string;
-    registeredAt: number;
-    priority?: Priority;
-  }) {
+  async registerJob(job: Parameters<JobLeases['registerJob']>[0]) {
     const id = `${job.runId}/${job.jobKey}`;
     const found = this.jobs.get(id);
     if (found) return found.enqueuedAt === undefined && found.status === 'PENDING' ? 'unsent' : 'exists';

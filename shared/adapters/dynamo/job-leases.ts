@@ -1,6 +1,5 @@
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ErrorCode } from '../../domain/errors.js';
-import type { Priority } from '../../domain/job.js';
 import type {
   FinalStatus,
   JobLeases,
@@ -15,13 +14,7 @@ import { DynamoTable, isConditionFailure } from './table.js';
 
 /** Jobs and their leases: the fencing token on every write of a holder. */
 export class DynamoJobLeases extends DynamoTable implements JobLeases {
-  async registerJob(job: {
-    runId: string;
-    jobKey: string;
-    title: string;
-    registeredAt: number;
-    priority?: Priority;
-  }) {
+  async registerJob(job: Parameters<JobLeases['registerJob']>[0]) {
     const created = await this.conditional(() =>
       this.doc.send(
         new PutCommand({
