@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   'ACCESS_DENIED',
   'STATE_DAMAGED',
   'NO_PROGRESS',
+  'SANDBOX_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
