@@ -2,6 +2,7 @@ import { FanoutError } from '../domain/errors.js';
 import { safeRelativePath } from '../domain/workspace-path.js';
 import type { ToolSpec } from '../ports/model.js';
 import { REPO_DIR, type Workspace } from '../ports/workspace.js';
+import type { SandboxCopy } from './sandbox-copy.js';
 
 /** The repository snapshot lives in the job's workspace under this folder. */
 
@@ -61,6 +62,26 @@ export const TOOL_SPECS: readonly ToolSpec[] = [
   },
 ];
 
+/** Offered only when the agent has a sandbox: it runs a command on a copy of the repository. */
+export const RUN_COMMAND_SPEC: ToolSpec = {
+  name: 'run_command',
+  description:
+    "Run a shell command (e.g. the repository's tests) on a copy of the repository, with no network and no " +
+    'credentials. Files it changes come back into the repository. Returns the exit code and the output.',
+  inputSchema: {
+    type: 'object',
+    properties: {
+      command: { type: 'string' },
+      cwd: { type: 'string', description: 'A folder of the repository; its root when absent.' },
+      timeLimitSeconds: { type: 'integer', description: 'At most 600; 120 when absent.' },
+    },
+    required: ['command'],
+  },
+};
+
+/** The longest a command may run, whatever the model asks. */
+const MAX_COMMAND_SECONDS = 600;
+
 export interface ToolState {
   /** Content of each changed file before its first change (null: the file is new). */
   readonly originals: Record<string, string | null>;
@@ -85,6 +106,7 @@ export async function runTool(
   input: Record<string, unknown>,
   workspace: Workspace,
   state: ToolState,
+  sandbox?: SandboxCopy,
 ): Promise<ToolOutcome> {
   try {
     const inRepo = (path: string) => `${REPO_DIR}/${safeRelativePath(path)}`;
@@ -152,6 +174,33 @@ export async function runTool(
           current.slice(0, at) + (str(input, 'newText') as string) + current.slice(at + oldText.length),
         );
         return { status: 'success', text: `edited ${path}` };
+      }
+      case 'run_command': {
+        if (!sandbox) return { status: 'error', text: 'no tool named run_command' };
+        const cwd = str(input, 'cwd', false);
+        const seconds = Math.min(
+          MAX_COMMAND_SECONDS,
+          Math.max(1, Number(input.timeLimitSeconds ?? 120) || 120),
+        );
+        const { result, changedByCommand } = await sandbox.run(
+          {
+            command: str(input, 'command') as string,
+            ...(cwd ? { cwd: safeRelativePath(cwd) } : {}),
+            timeLimitMs: seconds * 1000,
+          },
+          Object.keys(state.originals),
+          remember,
+        );
+        const how = result.stoppedBy
+          ? `stopped: its ${result.stoppedBy} limit was reached`
+          : result.exitCode === null
+            ? `killed by ${result.signal}`
+            : `exit code ${result.exitCode}`;
+        const files = changedByCommand.length > 0 ? `\nfiles it changed: ${changedByCommand.join(', ')}` : '';
+        return {
+          status: 'success',
+          text: `${how}, ${result.durationMs} ms${files}\n${result.output || '(no output)'}`,
+        };
       }
       case 'finish':
         state.finished = { summary: str(input, 'summary') as string };

@@ -1,4 +1,8 @@
+import { mkdtemp, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ProcessSandbox } from '../../shared/adapters/process-sandbox.js';
 import { type ScriptedTurn, scriptedModel } from '../../shared/adapters/scripted-model.js';
 import { llmAgent } from '../../shared/agents/llm.js';
 import { BUNDLED_PRICES, priceOf } from '../../shared/agents/pricing.js';
@@ -264,6 +268,46 @@ describe('the llm agent on Bedrock (mocked at the SDK seam) and a GitHub snapsho
     } finally {
       bedrock.restore();
       await gh.close();
+      await h.close();
+    }
+  });
+});
+
+describe('the llm agent with a sandbox', () => {
+  it("runs the repository's test, fails, edits, runs it again and passes; what the command wrote is in the diff", async () => {
+    const h = await harness({});
+    const base = await mkdtemp(join(tmpdir(), 'fanout-rooms-'));
+    try {
+      const ws = await withRepo(h, {
+        'greet.js': 'module.exports = () => "Helo";\n',
+        'test.sh': `grep -q '"Hello"' greet.js && echo PASS || { echo FAIL; exit 1; }\n`,
+      });
+      await h.queue.send([
+        { id: 'j', body: JSON.stringify({ v: 1, runId: h.runId, issue: issue(), sentAt: 0 }) },
+      ]);
+      const model = scriptedModel('scripted:demo', [
+        tool('1', 'run_command', { command: 'sh test.sh' }),
+        tool('2', 'edit_file', { path: 'greet.js', oldText: '"Helo"', newText: '"Hello"' }),
+        tool('3', 'run_command', { command: 'sh test.sh && echo generated > gen.txt' }),
+        tool('4', 'finish', { summary: 'Fix the greeting; the test passes' }),
+      ]);
+      const sandbox = new ProcessSandbox({ base });
+      await h.drain({ workers: 1, agent: llmAgent({ model, price, sandbox }) });
+
+      const [job] = await h.state.listJobs(h.runId);
+      expect(job).toMatchObject({ status: 'DONE', costMicros: 4 * CALL });
+      // The model was offered the tool, and saw each run's exit code and output.
+      expect(model.calls[0]?.tools.map((t) => t.name)).toContain('run_command');
+      const result = (call: number) => JSON.stringify(model.calls[call]?.messages.at(-1)?.content);
+      expect(result(1)).toMatch(/exit code 1, \d+ ms\\nFAIL/);
+      expect(result(3)).toMatch(/exit code 0, \d+ ms\\nfiles it changed: gen.txt\\nPASS/);
+      const diff = text(await ws.read('agent/diff.patch'));
+      expect(diff).toContain('+module.exports = () => "Hello";');
+      expect(diff).toContain('--- /dev/null\n+++ b/gen.txt');
+      expect(text(await ws.read('agent/changed-files.txt'))).toBe('gen.txt\ngreet.js');
+      // The room is gone with the invocation.
+      expect(await readdir(base)).toEqual([]);
+    } finally {
       await h.close();
     }
   });
