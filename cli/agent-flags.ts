@@ -16,6 +16,7 @@ export const AGENT_OPTIONS = {
   'max-cost-per-job-usd': { type: 'string' },
   'max-steps': { type: 'string' },
   publish: { type: 'string' },
+  sandbox: { type: 'string' },
   ref: { type: 'string' },
   prices: { type: 'string' },
   duration: { type: 'string' },
@@ -37,6 +38,9 @@ export const AGENT_HELP = `The agent:
   --publish MODE         llm: none (default: the patch stays in the workspace), comment
                          (summary and patch on the issue) or pr (a draft pull request
                          from branch fanout/issue-N); needs GITHUB_TOKEN with write access
+  --sandbox MODE         llm: none (default: the agent runs nothing), auto (run_command in a
+                         sandbox with what isolation this machine gives, named at start) or
+                         strict (only where the network is isolated); local runs only so far
 
 The simulate agent:
   --duration D           time per job: 1s, 250ms, 2m or a range 1s-3s (default ${DEFAULT_AGENT.durationMs.min / 1000}s-${DEFAULT_AGENT.durationMs.max / 1000}s)
@@ -55,6 +59,9 @@ export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined
   if (name !== 'simulate' && name !== 'llm')
     throw new FanoutError('INVALID_INPUT', `--agent must be simulate or llm, not "${name}"`);
   const publish = values.publish ?? 'none';
+  const sandbox = values.sandbox ?? 'none';
+  if (sandbox !== 'none' && sandbox !== 'auto' && sandbox !== 'strict')
+    throw new FanoutError('INVALID_INPUT', `--sandbox must be none, auto or strict, not "${sandbox}"`);
   if (publish !== 'none' && publish !== 'comment' && publish !== 'pr') {
     throw new FanoutError('INVALID_INPUT', `--publish must be none, comment or pr, not "${publish}"`);
   }
@@ -89,6 +96,7 @@ export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined
       ? usdToMicros(decimal(values['max-cost-per-job-usd'], '--max-cost-per-job-usd', 0, 0, 10_000))
       : LLM_DEFAULTS.maxCostPerJobMicros,
     publish,
+    ...(sandbox !== 'none' ? { sandbox } : {}),
     ...(values.ref ? { ref: values.ref } : {}),
     ...(prices ? { prices } : {}),
   };

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { readIssuesFile } from '../shared/adapters/issues-file.js';
+import { ProcessSandbox } from '../shared/adapters/process-sandbox.js';
 import { BUNDLED_PRICES, priceOf } from '../shared/agents/pricing.js';
 import { type AgentConfig, DEFAULT_AGENT } from '../shared/domain/agent-settings.js';
 import { FanoutError } from '../shared/domain/errors.js';
@@ -10,6 +11,7 @@ import { formatUsd, parseDuration, usdToMicros } from '../shared/domain/units.js
 import type { Dispatcher } from '../shared/local/dispatcher.js';
 import { runLocal } from '../shared/local/local-run.js';
 import { readCurrentRun } from '../shared/local/state-dir.js';
+import type { SandboxIsolation } from '../shared/ports/sandbox.js';
 import { AGENT_HELP, AGENT_OPTIONS, agentFromFlags } from './agent-flags.js';
 import { formatReport } from './format.js';
 import { LiveTable } from './live-table.js';
@@ -91,6 +93,7 @@ export async function runCommand(args: string[]): Promise<number> {
     );
     return 0;
   }
+  if (agent?.kind === 'llm' && agent.sandbox) console.log(await describeSandbox(agent.sandbox, stateDir));
   const worst = worstCaseOfOneJob(agent ?? DEFAULT_AGENT);
   if (issues.length > 0 && worst !== undefined && usdToMicros(budgetUsd) < worst) {
     console.log(
@@ -181,4 +184,27 @@ function checkMemoryFor(workers: number): void {
     `--workers ${workers} needs about ${gb(workers * WORKER_MEMORY_BYTES)} (about 150 MB a worker process) and this ` +
       `machine has ${gb(free)} free: use --workers ${Math.max(1, fits)} or fewer`,
   );
+}
+
+const ISOLATION: Record<SandboxIsolation, string> = {
+  full: 'full isolation: no network, its own processes and mounts, a user of its own; the state dir and your home hidden',
+  network:
+    'network isolation only: no network and its own processes, but it can read the files your user can',
+  none: 'no isolation: an empty environment and limits only; it can read the files your user can, and reach the network',
+};
+
+/**
+ * What the agent's commands will run in, said before the run starts; `--sandbox strict`
+ * where the network cannot be isolated is refused here, before anything runs.
+ */
+async function describeSandbox(mode: 'none' | 'auto' | 'strict', stateDir: string): Promise<string> {
+  const isolation = await new ProcessSandbox({ hide: [stateDir] }).isolation();
+  if (mode === 'strict' && isolation === 'none') {
+    throw new FanoutError(
+      'SANDBOX_FAILED',
+      '--sandbox strict: this machine cannot isolate the network of a command (no namespaces): ' +
+        'run as root or with unprivileged user namespaces, or use --sandbox auto',
+    );
+  }
+  return `Sandbox (--sandbox ${mode}): ${ISOLATION[isolation]}.`;
 }

@@ -172,6 +172,13 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
   const target = await openTarget(values, deps.aws);
   try {
     if (agent) checkModelAllowed(agent, target.stack);
+    // Lambda workers have no sandbox yet: a run that asks for one would fail every job.
+    if (agent?.kind === 'llm' && agent.sandbox && !values.local) {
+      throw new FanoutError(
+        'INVALID_INPUT',
+        `--sandbox ${agent.sandbox}: the stack's workers have no sandbox yet (local runs only): send with --sandbox none`,
+      );
+    }
     // A new run's budget: the flag, or the stack's own default (its BudgetUsd output), or 10.
     const budgetMicros = usdToMicros(budgetFlag ?? target.stack?.budgetUsd ?? 10);
     if (!values['dry-run'] && target.stack?.queueRetentionDays) {

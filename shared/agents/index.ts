@@ -1,12 +1,15 @@
 import type { GitHubToken } from '../adapters/github-token.js';
 import type { AgentConfig } from '../domain/agent-settings.js';
 import type { Agent } from '../ports/agent.js';
+import type { Sandbox } from '../ports/sandbox.js';
 import { simulateAgent } from './simulate.js';
 
 /** What the worker holds for its agent and never hands to it: the GitHub token, the API root. */
 export interface AgentWiring {
   readonly github?: GitHubToken;
   readonly githubApiUrl?: string;
+  /** Where this worker runs an agent's commands; none: a run that asks for a sandbox fails. */
+  readonly sandbox?: () => Sandbox;
 }
 
 export function createAgent(config: AgentConfig, wiring: AgentWiring = {}): Agent {
@@ -51,11 +54,16 @@ export function agentsBySettings(wiring: AgentWiring = {}): (config: AgentConfig
  */
 export function workerAgents(
   config: AgentConfig,
-  access: { readonly github?: GitHubToken | undefined; readonly githubApiUrl?: string | undefined },
+  access: {
+    readonly github?: GitHubToken | undefined;
+    readonly githubApiUrl?: string | undefined;
+    readonly sandbox?: () => Sandbox;
+  },
 ): { readonly agent: Agent; readonly agentFor: (config: AgentConfig) => Agent } {
   const wiring: AgentWiring = {
     ...(access.github ? { github: access.github } : {}),
     ...(access.githubApiUrl ? { githubApiUrl: access.githubApiUrl } : {}),
+    ...(access.sandbox ? { sandbox: access.sandbox } : {}),
   };
   return { agent: createAgent(config, wiring), agentFor: agentsBySettings(wiring) };
 }

@@ -8,6 +8,7 @@ import { scriptedModel } from '../adapters/scripted-model.js';
 import type { AgentConfig } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
 import type { Agent } from '../ports/agent.js';
+import type { Sandbox } from '../ports/sandbox.js';
 import { DEMO_SCRIPT, seedDemoSnapshot } from './demo.js';
 import type { AgentWiring } from './index.js';
 import { llmAgent } from './llm.js';
@@ -21,7 +22,9 @@ import { BUNDLED_PRICES, priceOf } from './pricing.js';
 export function createLlmAgent(config: Extract<AgentConfig, { kind: 'llm' }>, wiring: AgentWiring): Agent {
   const price = priceOf(config.prices ?? BUNDLED_PRICES, config.model);
   const demo = config.model === 'scripted:demo';
+  const sandbox = sandboxFor(config.sandbox ?? 'none', wiring);
   const inner = llmAgent({
+    ...(sandbox ? { sandbox } : {}),
     model: demo
       ? scriptedModel(config.model, DEMO_SCRIPT)
       : new BedrockModel({
@@ -73,6 +76,36 @@ export function createLlmAgent(config: Extract<AgentConfig, { kind: 'llm' }>, wi
       );
       await workspace.write('agent/published.json', JSON.stringify(published, null, 2));
       return { summary: `${result.summary}${published.url ? ` (${published.url})` : ''}` };
+    },
+  };
+}
+
+/**
+ * The worker's sandbox as the run asks for it: none; any (`auto`); or one that isolates the
+ * network at least (`strict`: a room is refused where it does not, with what to do).
+ */
+export function sandboxFor(mode: 'none' | 'auto' | 'strict', wiring: AgentWiring): Sandbox | undefined {
+  if (mode === 'none') return undefined;
+  const sandbox = wiring.sandbox?.();
+  if (!sandbox) {
+    throw new FanoutError(
+      'SANDBOX_FAILED',
+      `the run asks for --sandbox ${mode}, and this worker has none (a Lambda worker's sandbox is not built yet): send with --sandbox none`,
+    );
+  }
+  if (mode === 'auto') return sandbox;
+  return {
+    isolation: () => sandbox.isolation(),
+    open: async () => {
+      const isolation = await sandbox.isolation();
+      if (isolation === 'none') {
+        throw new FanoutError(
+          'SANDBOX_FAILED',
+          '--sandbox strict: this machine cannot isolate the network of a command (no namespaces): ' +
+            'run as root or with unprivileged user namespaces, or use --sandbox auto',
+        );
+      }
+      return sandbox.open();
     },
   };
 }

@@ -59,6 +59,12 @@ export const AgentConfigSchema = z.discriminatedUnion('kind', [
     ref: z.string().min(1).max(255).optional(),
     /** What the worker does with a finished patch. */
     publish: z.enum(['none', 'comment', 'pr']).default('none'),
+    /**
+     * Whether the agent may run commands (`run_command`) in the worker's sandbox: `auto` with
+     * whatever isolation the machine gives, `strict` only where the network is isolated.
+     * Absent: none.
+     */
+    sandbox: z.enum(['none', 'auto', 'strict']).optional(),
   }),
 ]);
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;

@@ -3,10 +3,13 @@
  * adapters and calls the same core; the dispatcher invokes it one batch at a time.
  */
 import { randomUUID } from 'node:crypto';
+import { homedir } from 'node:os';
+import { dirname } from 'node:path';
 import { dynamoState } from '../adapters/dynamo/index.js';
 import { type EngineReply, type EngineRequest, embeddedDynamoClient } from '../adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../adapters/folder-workspace.js';
 import { envToken } from '../adapters/github-token.js';
+import { ProcessSandbox } from '../adapters/process-sandbox.js';
 import { workerAgents } from '../agents/index.js';
 import { retryDelaySeconds } from '../domain/attempt.js';
 import { holdSlot } from '../domain/slot-keeper.js';
@@ -98,7 +101,12 @@ function wire(init: WorkerInit): BaseDeps & { readonly state: StatePort } {
     queue: init.countCalls ? counted(queue, 'queue') : queue,
     workspaces: init.countCalls ? counted(workspaces, 'workspace') : workspaces,
     // The worker's GitHub access: read here, never handed to an agent.
-    ...workerAgents(init.agent, { github: envToken(process.env), githubApiUrl: process.env.GITHUB_API_URL }),
+    ...workerAgents(init.agent, {
+      github: envToken(process.env),
+      githubApiUrl: process.env.GITHUB_API_URL,
+      // Commands see neither the run's state (its parent folder) nor this user's home.
+      sandbox: () => new ProcessSandbox({ hide: [dirname(init.workspaceRoot), homedir()] }),
+    }),
     logger: jsonLogger(init.workerId),
     clock: Date.now,
     workerId: init.workerId,

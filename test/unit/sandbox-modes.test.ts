@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { sandboxFor } from '../../shared/agents/llm-wiring.js';
+import type { Sandbox, SandboxIsolation } from '../../shared/ports/sandbox.js';
+
+/** A sandbox that only says what isolation it has, and counts the rooms it was asked for. */
+function sandboxWith(isolation: SandboxIsolation) {
+  const opened: number[] = [];
+  const sandbox: Sandbox = {
+    isolation: async () => isolation,
+    open: async () => {
+      opened.push(1);
+      return {
+        dir: '/nowhere',
+        run: async () => Promise.reject(new Error('not here')),
+        dispose: async () => {},
+      };
+    },
+  };
+  return { sandbox, opened };
+}
+
+describe('--sandbox none|auto|strict', () => {
+  it('none gives the agent no sandbox; a run that asks for one on a worker without one is refused, saying what to do', () => {
+    expect(sandboxFor('none', { sandbox: () => sandboxWith('full').sandbox })).toBeUndefined();
+    expect(() => sandboxFor('auto', {})).toThrow(/this worker has none .*send with --sandbox none/);
+  });
+
+  it('auto takes any isolation; strict refuses a room where the network cannot be isolated', async () => {
+    const weak = sandboxWith('none');
+    await (sandboxFor('auto', { sandbox: () => weak.sandbox }) as Sandbox).open();
+    expect(weak.opened).toHaveLength(1);
+    await expect(
+      (sandboxFor('strict', { sandbox: () => weak.sandbox }) as Sandbox).open(),
+    ).rejects.toMatchObject({
+      code: 'SANDBOX_FAILED',
+      message: expect.stringMatching(/--sandbox strict: this machine cannot isolate the network/),
+    });
+    expect(weak.opened).toHaveLength(1);
+    const isolated = sandboxWith('network');
+    await (sandboxFor('strict', { sandbox: () => isolated.sandbox }) as Sandbox).open();
+    expect(isolated.opened).toHaveLength(1);
+  });
+});
