@@ -17,6 +17,7 @@ export const AGENT_OPTIONS = {
   'max-steps': { type: 'string' },
   publish: { type: 'string' },
   sandbox: { type: 'string' },
+  'test-command': { type: 'string' },
   ref: { type: 'string' },
   prices: { type: 'string' },
   duration: { type: 'string' },
@@ -41,6 +42,9 @@ export const AGENT_HELP = `The agent:
   --sandbox MODE         llm: none (default: the agent runs nothing), auto (run_command in a
                          sandbox with what isolation this machine gives, named at start) or
                          strict (only where the network is isolated); local runs only so far
+  --test-command CMD     llm with a sandbox: the repository's tests, run before the change and
+                         after it (default: from package.json, pyproject.toml, Makefile,
+                         go.mod or Cargo.toml)
 
 The simulate agent:
   --duration D           time per job: 1s, 250ms, 2m or a range 1s-3s (default ${DEFAULT_AGENT.durationMs.min / 1000}s-${DEFAULT_AGENT.durationMs.max / 1000}s)
@@ -97,6 +101,7 @@ export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined
       : LLM_DEFAULTS.maxCostPerJobMicros,
     publish,
     ...(sandbox !== 'none' ? { sandbox } : {}),
+    ...(values['test-command'] ? { testCommand: values['test-command'] } : {}),
     ...(values.ref ? { ref: values.ref } : {}),
     ...(prices ? { prices } : {}),
   };

@@ -10,6 +10,18 @@ import { REPO_DIR, type Workspace } from '../ports/workspace.js';
 export const DEMO_SNAPSHOT: Record<string, string> = {
   'README.md': '# backlog\n\nA small service.\n',
   'src/greet.ts': "export const greet = (name: string) => 'Helo, ' + name;\n",
+  // A test that fails until the typo is fixed: what a sandboxed run verifies the patch with.
+  'package.json': `${JSON.stringify({ name: 'backlog', private: true, scripts: { test: 'node test/greet.test.mjs' } }, null, 2)}\n`,
+  'test/greet.test.mjs': [
+    "import { readFileSync } from 'node:fs';",
+    "const source = readFileSync(new URL('../src/greet.ts', import.meta.url), 'utf8');",
+    'if (!source.includes("\'Hello, \'")) {',
+    "  console.log('not ok 1 - greet says Hello');",
+    '  process.exit(1);',
+    '}',
+    "console.log('ok 1 - greet says Hello');",
+    '',
+  ].join('\n'),
 };
 
 export async function seedDemoSnapshot(workspace: Workspace): Promise<void> {
@@ -31,4 +43,13 @@ export const DEMO_SCRIPT: readonly ScriptedTurn[] = [
   use('demo-2', 'read_file', { path: 'src/greet.ts' }),
   use('demo-3', 'edit_file', { path: 'src/greet.ts', oldText: "'Helo, '", newText: "'Hello, '" }),
   use('demo-4', 'finish', { summary: 'Fix the greeting: "Helo" -> "Hello".' }),
+];
+
+/** The demo with a sandbox: the tests run (and fail), the fix, the tests again (and pass). */
+export const DEMO_SCRIPT_WITH_TESTS: readonly ScriptedTurn[] = [
+  use('demo-1', 'run_command', { command: 'npm test' }, 'Running the tests first.'),
+  use('demo-2', 'search', { text: 'Helo' }),
+  use('demo-3', 'edit_file', { path: 'src/greet.ts', oldText: "'Helo, '", newText: "'Hello, '" }),
+  use('demo-4', 'run_command', { command: 'npm test' }),
+  use('demo-5', 'finish', { summary: 'Fix the greeting: "Helo" -> "Hello"; the test passes.' }),
 ];

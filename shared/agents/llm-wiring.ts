@@ -9,7 +9,7 @@ import type { AgentConfig } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
 import type { Agent } from '../ports/agent.js';
 import type { Sandbox } from '../ports/sandbox.js';
-import { DEMO_SCRIPT, seedDemoSnapshot } from './demo.js';
+import { DEMO_SCRIPT, DEMO_SCRIPT_WITH_TESTS, seedDemoSnapshot } from './demo.js';
 import type { AgentWiring } from './index.js';
 import { llmAgent } from './llm.js';
 import { BUNDLED_PRICES, priceOf } from './pricing.js';
@@ -25,8 +25,9 @@ export function createLlmAgent(config: Extract<AgentConfig, { kind: 'llm' }>, wi
   const sandbox = sandboxFor(config.sandbox ?? 'none', wiring);
   const inner = llmAgent({
     ...(sandbox ? { sandbox } : {}),
+    ...(config.testCommand ? { testCommand: config.testCommand } : {}),
     model: demo
-      ? scriptedModel(config.model, DEMO_SCRIPT)
+      ? scriptedModel(config.model, sandbox ? DEMO_SCRIPT_WITH_TESTS : DEMO_SCRIPT)
       : new BedrockModel({
           client: new BedrockRuntimeClient({
             maxAttempts: 6,

@@ -9,6 +9,7 @@ import { REPO_DIR, type Workspace } from '../ports/workspace.js';
 import { costMicros, estimateTokens, worstCaseMicros } from './pricing.js';
 import { SandboxCopy } from './sandbox-copy.js';
 import { frameIssue } from './sanitize.js';
+import { detectTestCommand, judge, type TestRun } from './test-command.js';
 import { RUN_COMMAND_SPEC, runTool, TOOL_SPECS, type ToolState } from './tools.js';
 
 export interface LlmAgentOptions {
@@ -24,7 +25,16 @@ export interface LlmAgentOptions {
   readonly prepare?: (job: JobMessage, workspace: Workspace) => Promise<void>;
   /** Where `run_command` runs; without one the agent runs nothing. */
   readonly sandbox?: Sandbox;
+  /**
+   * The repository's test command (`--test-command`); found from its files when absent. With
+   * a sandbox, the tests run before the agent's first step and after it finishes, and the
+   * change is judged by them (agent/verification.json).
+   */
+  readonly testCommand?: string;
 }
+
+/** The longest the tests may run, before and after the change. */
+const TEST_TIME_LIMIT_MS = 300_000;
 
 const CHECKPOINT = 'agent/checkpoint.json';
 
@@ -34,6 +44,8 @@ interface Checkpoint {
   steps: number;
   spentMicros: number;
   summary?: string;
+  /** The tests' run before the change, once made (none: no test command). */
+  tests?: { command?: string; baseline?: TestRun };
 }
 
 const SYSTEM = [
@@ -77,6 +89,32 @@ export function llmAgent(options: LlmAgentOptions): Agent {
       const commands = options.sandbox ? new SandboxCopy(options.sandbox, workspace) : undefined;
       const system = commands ? SYSTEM_WITH_COMMANDS : SYSTEM;
       const specs = commands ? [...TOOL_SPECS, RUN_COMMAND_SPEC] : TOOL_SPECS;
+      const runTests = async (command: string): Promise<TestRun> => {
+        const { result } = await (commands as SandboxCopy).run(
+          { command, timeLimitMs: TEST_TIME_LIMIT_MS },
+          Object.keys(tools.originals),
+          async () => {},
+          false,
+        );
+        return {
+          command,
+          exitCode: result.exitCode,
+          ...(result.stoppedBy ? { stoppedBy: result.stoppedBy } : {}),
+          durationMs: result.durationMs,
+          tail: result.output.slice(-2000),
+        };
+      };
+      if (commands && !state.tests) {
+        // The baseline: the tests as the repository has them, before the agent changes anything.
+        const command =
+          options.testCommand ??
+          (await detectTestCommand(async (path) => {
+            const data = await workspace.read(`${REPO_DIR}/${path}`);
+            return data ? Buffer.from(data).toString('utf8') : undefined;
+          }));
+        state.tests = command ? { command, baseline: await runTests(command) } : {};
+        await save();
+      }
 
       try {
         while (state.summary === undefined) {
@@ -151,12 +189,22 @@ export function llmAgent(options: LlmAgentOptions): Agent {
             });
           await save();
         }
+        if (commands) {
+          // The tests again, on the change; their verdict is the job's.
+          const after = state.tests?.command ? await runTests(state.tests.command) : undefined;
+          const judged = judge(state.tests?.baseline, after);
+          await workspace.write(
+            'agent/verification.json',
+            JSON.stringify({ ...judged, baseline: state.tests?.baseline, after }, null, 2),
+          );
+          state.summary = `${state.summary} [${judged.verdict}: ${judged.reason}]`;
+        }
       } finally {
         // Whatever happened, what the agent did so far stays in the workspace.
         await writeOutputs(workspace, state);
         await commands?.dispose();
       }
-      return { summary: state.summary };
+      return { summary: state.summary as string };
     },
   };
 }

@@ -50,6 +50,8 @@ export class SandboxCopy {
     request: CommandRequest,
     changed: readonly string[],
     remember: (path: string) => Promise<void>,
+    /** False for a run that is not the agent's change (the tests' own runs): what it writes stays in the room. */
+    copyBack = true,
   ): Promise<{ result: CommandResult; changedByCommand: string[] }> {
     if (!this.room) {
       this.room = await this.sandbox.open();
@@ -64,15 +66,19 @@ export class SandboxCopy {
     const now = await this.scan(this.room.dir);
     for (const [path, digest] of now) {
       if (this.synced.get(path) === digest) continue;
-      await remember(path);
-      await this.workspace.write(`${REPO_DIR}/${path}`, await readFile(join(this.room.dir, path)));
+      if (copyBack) {
+        await remember(path);
+        await this.workspace.write(`${REPO_DIR}/${path}`, await readFile(join(this.room.dir, path)));
+      }
       this.synced.set(path, digest);
       changedByCommand.push(path);
     }
     for (const path of [...this.synced.keys()]) {
       if (now.has(path)) continue;
-      await remember(path);
-      await this.workspace.remove(`${REPO_DIR}/${path}`);
+      if (copyBack) {
+        await remember(path);
+        await this.workspace.remove(`${REPO_DIR}/${path}`);
+      }
       this.synced.delete(path);
       changedByCommand.push(path);
     }

@@ -281,6 +281,7 @@ describe('the llm agent with a sandbox', () => {
       const ws = await withRepo(h, {
         'greet.js': 'module.exports = () => "Helo";\n',
         'test.sh': `grep -q '"Hello"' greet.js && echo PASS || { echo FAIL; exit 1; }\n`,
+        'package.json': JSON.stringify({ scripts: { test: 'sh test.sh' } }),
       });
       await h.queue.send([
         { id: 'j', body: JSON.stringify({ v: 1, runId: h.runId, issue: issue(), sentAt: 0 }) },
@@ -305,10 +306,46 @@ describe('the llm agent with a sandbox', () => {
       expect(diff).toContain('+module.exports = () => "Hello";');
       expect(diff).toContain('--- /dev/null\n+++ b/gen.txt');
       expect(text(await ws.read('agent/changed-files.txt'))).toBe('gen.txt\ngreet.js');
+      // The repository's tests (npm test, from package.json) failed before the change and pass after it.
+      const verification = JSON.parse(text(await ws.read('agent/verification.json')) as string);
+      expect(verification).toMatchObject({
+        verdict: 'verified',
+        baseline: { command: 'npm test', exitCode: 1, tail: expect.stringContaining('FAIL') },
+        after: { command: 'npm test', exitCode: 0, tail: expect.stringContaining('PASS') },
+      });
       // The room is gone with the invocation.
       expect(await readdir(base)).toEqual([]);
     } finally {
       await h.close();
+    }
+  });
+
+  it('judges a change the tests still fail as unverified, and one that changes nothing they test too', async () => {
+    for (const [edit, reason] of [
+      ['"Hullo"', /the tests fail after the change/],
+      [null, /the tests passed before the change too/],
+    ] as const) {
+      const h = await harness({});
+      try {
+        const ws = await withRepo(h, {
+          'greet.js': edit ? 'module.exports = () => "Helo";\n' : 'module.exports = () => "Hello";\n',
+          'test.sh': `grep -q '"Hello"' greet.js && echo PASS || { echo FAIL; exit 1; }\n`,
+          'package.json': JSON.stringify({ scripts: { test: 'sh test.sh' } }),
+        });
+        await h.queue.send([
+          { id: 'j', body: JSON.stringify({ v: 1, runId: h.runId, issue: issue(), sentAt: 0 }) },
+        ]);
+        const model = scriptedModel('scripted:demo', [
+          ...(edit ? [tool('1', 'edit_file', { path: 'greet.js', oldText: '"Helo"', newText: edit })] : []),
+          tool('2', 'finish', { summary: 'Done' }),
+        ]);
+        await h.drain({ workers: 1, agent: llmAgent({ model, price, sandbox: new ProcessSandbox() }) });
+        const verification = JSON.parse(text(await ws.read('agent/verification.json')) as string);
+        expect(verification.verdict).toBe('unverified');
+        expect(verification.reason).toMatch(reason);
+      } finally {
+        await h.close();
+      }
     }
   });
 });
