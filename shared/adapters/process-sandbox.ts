@@ -54,6 +54,9 @@ export interface ProcessSandboxOptions {
 const ROOM_UID_BASE = 3_000_000;
 const PATH = '/usr/local/bin:/usr/bin:/bin';
 const LEVELS: readonly SandboxIsolation[] = ['full', 'network', 'none'];
+/** unshare's flags for each isolation: as root, every namespace; otherwise a user namespace. */
+const FULL_NAMESPACES = ['--mount', '--net', '--pid', '--ipc', '--uts', '--fork', '--mount-proc'];
+const USER_NAMESPACES = ['--user', '--map-root-user', '--net', '--pid', '--fork', '--mount-proc'];
 
 /**
  * Runs a room's commands as child processes of this machine, isolated as far as the
@@ -125,13 +128,7 @@ export class ProcessSandbox implements Sandbox {
         `prlimit ${limits.join(' ')} -- /bin/sh -c "$cmd"`;
       file = 'unshare';
       args = [
-        '--mount',
-        '--net',
-        '--pid',
-        '--ipc',
-        '--uts',
-        '--fork',
-        '--mount-proc',
+        ...FULL_NAMESPACES,
         '--kill-child',
         '--',
         '/bin/sh',
@@ -146,12 +143,7 @@ export class ProcessSandbox implements Sandbox {
     } else if (isolation === 'network') {
       file = 'unshare';
       args = [
-        '--user',
-        '--map-root-user',
-        '--net',
-        '--pid',
-        '--fork',
-        '--mount-proc',
+        ...USER_NAMESPACES,
         '--kill-child',
         '--',
         'prlimit',
@@ -256,49 +248,20 @@ async function chownTree(dir: string, uid: number): Promise<void> {
 
 /** The strongest isolation, at most `atMost`, that a probe command gets on this machine. */
 function probe(atMost: SandboxIsolation): SandboxIsolation {
-  const works = (file: string, args: string[]) => {
-    const result = spawnSync(file, args, { env: { PATH }, stdio: 'ignore', timeout: 10_000 });
-    return result.status === 0;
-  };
+  const works = (args: string[]) =>
+    spawnSync('unshare', [...args, '--', 'prlimit', '--nproc=8', '--', 'true'], {
+      env: { PATH },
+      stdio: 'ignore',
+      timeout: 10_000,
+    }).status === 0;
+  const uid = String(ROOM_UID_BASE);
   for (const level of LEVELS.slice(LEVELS.indexOf(atMost))) {
-    if (level === 'full') {
-      if (process.getuid?.() !== 0) continue;
-      const uid = String(ROOM_UID_BASE);
-      const namespaces = ['--mount', '--net', '--pid', '--ipc', '--uts', '--fork', '--mount-proc'];
-      if (
-        works('unshare', [
-          ...namespaces,
-          '--',
-          'setpriv',
-          `--reuid=${uid}`,
-          `--regid=${uid}`,
-          '--clear-groups',
-          '--',
-          'prlimit',
-          '--nproc=8',
-          '--',
-          'true',
-        ])
-      )
-        return 'full';
-    } else if (level === 'network') {
-      if (
-        works('unshare', [
-          '--user',
-          '--map-root-user',
-          '--net',
-          '--pid',
-          '--fork',
-          '--mount-proc',
-          '--',
-          'prlimit',
-          '--nproc=8',
-          '--',
-          'true',
-        ])
-      )
-        return 'network';
-    }
+    if (level === 'none') return 'none';
+    if (level === 'full' && process.getuid?.() !== 0) continue;
+    const drop = level === 'full' ? ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'] : [];
+    // unshare ... [-- setpriv ...] -- prlimit -- true: the whole chain a command goes through.
+    const chain = level === 'full' ? [...FULL_NAMESPACES, '--', ...drop] : USER_NAMESPACES;
+    if (works(chain)) return level;
   }
   return 'none';
 }
