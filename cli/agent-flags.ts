@@ -18,6 +18,7 @@ export const AGENT_OPTIONS = {
   publish: { type: 'string' },
   sandbox: { type: 'string' },
   'test-command': { type: 'string' },
+  'publish-unverified': { type: 'boolean' },
   ref: { type: 'string' },
   prices: { type: 'string' },
   duration: { type: 'string' },
@@ -42,6 +43,8 @@ export const AGENT_HELP = `The agent:
   --sandbox MODE         llm: none (default: the agent runs nothing), auto (run_command in a
                          sandbox with what isolation this machine gives, named at start) or
                          strict (only where the network is isolated); local runs only so far
+  --publish-unverified   llm with a sandbox: publish patches the tests did not verify too
+                         (by default only verified ones are; without a sandbox, all)
   --test-command CMD     llm with a sandbox: the repository's tests, run before the change and
                          after it (default: from package.json, pyproject.toml, Makefile,
                          go.mod or Cargo.toml)
@@ -52,7 +55,9 @@ The simulate agent:
   --cost-usd USD         cost per job, or a range 0.01-0.05 (default ${DEFAULT_AGENT.costMicros.min / 1e6}-${DEFAULT_AGENT.costMicros.max / 1e6})
   --seed N               the same seed repeats a run exactly (default ${DEFAULT_AGENT.seed})`;
 
-type AgentFlagValues = { [K in keyof typeof AGENT_OPTIONS]?: string };
+type AgentFlagValues = {
+  [K in keyof typeof AGENT_OPTIONS]?: (typeof AGENT_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string;
+};
 
 /** The agent the flags describe, checked (an unknown model fails here); undefined when no agent flag is given. */
 export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined {
@@ -102,6 +107,7 @@ export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined
     publish,
     ...(sandbox !== 'none' ? { sandbox } : {}),
     ...(values['test-command'] ? { testCommand: values['test-command'] } : {}),
+    ...(values['publish-unverified'] ? { publishUnverified: true } : {}),
     ...(values.ref ? { ref: values.ref } : {}),
     ...(prices ? { prices } : {}),
   };

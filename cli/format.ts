@@ -26,7 +26,7 @@ function table(
 export function formatReport(report: RunReport): string {
   const rows = report.jobs.map((job) => [
     job.jobKey,
-    job.status + (job.errorCode ? ` (${job.errorCode})` : ''),
+    job.status + (job.errorCode ? ` (${job.errorCode})` : job.verdict ? ` (${job.verdict})` : ''),
     job.durationMs === undefined ? '-' : formatMs(job.durationMs),
     formatUsd(Math.round(job.costUsd * 1e6)),
     String(job.attempts),
@@ -116,7 +116,10 @@ export function formatStatus(s: StatusSnapshot): string {
       empty: '(no worker has taken a job yet)',
     }),
     `queue ${s.queue.visible} waiting, ${s.queue.inFlight} in flight, ${s.queue.deadLetters} in the dead-letter queue`,
-    `done ${t.DONE}  failed ${t.FAILED}  skipped ${t.SKIPPED}  running ${t.RUNNING}  pending ${t.PENDING}`,
+    `done ${t.DONE}  failed ${t.FAILED}  skipped ${t.SKIPPED}  running ${t.RUNNING}  pending ${t.PENDING}` +
+      (s.verdicts.verified + s.verdicts.unverified > 0
+        ? `  (tested: ${s.verdicts.verified} verified, ${s.verdicts.unverified} unverified)`
+        : ''),
     `spent ${formatUsd(l.spentMicros)}  reserved ${formatUsd(l.reservedMicros)}` +
       (l.abandonedMicros > 0 ? `  abandoned ${formatUsd(l.abandonedMicros)}` : '') +
       `  budget ${formatUsd(l.budgetMicros)}` +

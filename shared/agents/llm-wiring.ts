@@ -68,6 +68,12 @@ export function createLlmAgent(config: Extract<AgentConfig, { kind: 'llm' }>, wi
     async run(job, workspace, context) {
       const result = await inner.run(job, workspace, context);
       if (result.continue || config.publish === 'none' || job.issue.repo.startsWith('mock/')) return result;
+      // A patch its tests did not verify is kept in the workspace unless the run says otherwise.
+      if (result.verdict === 'unverified' && !config.publishUnverified)
+        return {
+          ...result,
+          summary: `${result.summary} (not published: unverified; --publish-unverified publishes it)`,
+        };
       const published = await withGitHubToken(wiring.github, (token) =>
         publishWork(job, workspace, result.summary, {
           mode: config.publish,
@@ -76,7 +82,7 @@ export function createLlmAgent(config: Extract<AgentConfig, { kind: 'llm' }>, wi
         }),
       );
       await workspace.write('agent/published.json', JSON.stringify(published, null, 2));
-      return { summary: `${result.summary}${published.url ? ` (${published.url})` : ''}` };
+      return { ...result, summary: `${result.summary}${published.url ? ` (${published.url})` : ''}` };
     },
   };
 }

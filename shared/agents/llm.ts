@@ -2,7 +2,7 @@ import { createTwoFilesPatch } from 'diff';
 import { LLM_DEFAULTS, type Price } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
 import type { JobMessage } from '../domain/job.js';
-import type { Agent, AgentContext, AgentResult } from '../ports/agent.js';
+import type { Agent, AgentContext, AgentResult, Verdict } from '../ports/agent.js';
 import type { ChatMessage, ContentBlock, Model } from '../ports/model.js';
 import type { Sandbox } from '../ports/sandbox.js';
 import { REPO_DIR, type Workspace } from '../ports/workspace.js';
@@ -85,6 +85,7 @@ export function llmAgent(options: LlmAgentOptions): Agent {
           };
       if (!saved) await options.prepare?.(job, workspace);
       const tools: ToolState = { originals: state.originals };
+      let verdict: Verdict | undefined;
       const save = () => workspace.write(CHECKPOINT, JSON.stringify(state));
       const commands = options.sandbox ? new SandboxCopy(options.sandbox, workspace) : undefined;
       const system = commands ? SYSTEM_WITH_COMMANDS : SYSTEM;
@@ -198,13 +199,14 @@ export function llmAgent(options: LlmAgentOptions): Agent {
             JSON.stringify({ ...judged, baseline: state.tests?.baseline, after }, null, 2),
           );
           state.summary = `${state.summary} [${judged.verdict}: ${judged.reason}]`;
+          verdict = judged.verdict;
         }
       } finally {
         // Whatever happened, what the agent did so far stays in the workspace.
         await writeOutputs(workspace, state);
         await commands?.dispose();
       }
-      return { summary: state.summary as string };
+      return { summary: state.summary as string, ...(verdict ? { verdict } : {}) };
     },
   };
 }

@@ -65,6 +65,8 @@ export const AgentConfigSchema = z.discriminatedUnion('kind', [
      * Absent: none.
      */
     sandbox: z.enum(['none', 'auto', 'strict']).optional(),
+    /** With `pr` or `comment`: publish a patch its tests did not verify too (labelled so). */
+    publishUnverified: z.boolean().optional(),
     /** The repository's test command; found from its files when absent (with a sandbox). */
     testCommand: z.string().min(1).max(1000).optional(),
   }),

@@ -1,4 +1,4 @@
-import type { Agent } from '../ports/agent.js';
+import type { Agent, Verdict } from '../ports/agent.js';
 import type { QueueRecord } from '../ports/queue.js';
 import type { JobOutcome, Lease } from '../ports/state.js';
 import type { Workspace } from '../ports/workspace.js';
@@ -17,6 +17,7 @@ export interface Work {
   /** The agent checkpointed before the deadline; the job continues in a new invocation. */
   readonly continued: boolean;
   readonly error?: FanoutError;
+  readonly verdict?: Verdict;
 }
 
 /** What becomes of the job after one attempt: decided once, applied once. */
@@ -86,6 +87,7 @@ export function decide(
       durationMs: (message.workedMs ?? 0) + work.durationMs,
       costMicros: work.costMicros,
       ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
+      ...(!error && work.verdict ? { verdict: work.verdict } : {}),
     },
     ...(error ? { error } : {}),
   };
@@ -220,6 +222,7 @@ export class Attempt {
     const started = clock();
     let error: FanoutError | undefined;
     let continued = false;
+    let verdict: Verdict | undefined;
     try {
       const workspace = fencedWorkspace(
         deps.workspaces.open(jobPrefix(message.runId, message.issue)),
@@ -233,6 +236,7 @@ export class Attempt {
         logger: deps.logger,
       });
       continued = result.continue === true;
+      verdict = result.verdict;
     } catch (thrown) {
       error = toFanoutError(controller.signal.aborted ? (controller.signal.reason ?? thrown) : thrown);
     } finally {
@@ -241,7 +245,13 @@ export class Attempt {
       deps.signal?.removeEventListener('abort', onStop);
     }
     const durationMs = clock() - started;
-    return { durationMs, costMicros: ledger.closeAttempt(), continued, ...(error ? { error } : {}) };
+    return {
+      durationMs,
+      costMicros: ledger.closeAttempt(),
+      continued,
+      ...(error ? { error } : {}),
+      ...(verdict ? { verdict } : {}),
+    };
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { Verdict } from '../ports/agent.js';
 import type { DeadLetter } from '../ports/queue.js';
 import type { JobRecord, JobStatus, RunRecord } from '../ports/state.js';
 import { jobKey, type Priority, parseJobKey, parseJobMessage } from './job.js';
@@ -25,6 +26,8 @@ export interface ReportRow {
   readonly status: JobStatus;
   readonly errorCode?: string;
   readonly errorMessage?: string;
+  /** What the repository's tests said of a DONE job's change, when they ran (a sandbox). */
+  readonly verdict?: Verdict;
   readonly durationMs?: number;
   readonly costUsd: number;
   readonly attempts: number;
@@ -117,6 +120,7 @@ export function buildReport(input: ReportInput): RunReport {
       ...(job.priority && job.priority !== 'normal' ? { priority: job.priority } : {}),
       status: job.status,
       ...(job.errorCode ? { errorCode: job.errorCode, errorMessage: job.errorMessage } : {}),
+      ...(job.verdict ? { verdict: job.verdict } : {}),
       ...(job.durationMs === undefined ? {} : { durationMs: job.durationMs }),
       costUsd: job.costMicros / 1e6,
       attempts: job.attempts,

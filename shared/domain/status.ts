@@ -46,6 +46,8 @@ export interface StatusSnapshot {
   readonly repositories: readonly RepositoryRow[];
   /** Per priority, high first: what waits shows which jobs start next. */
   readonly priorities: readonly PriorityRow[];
+  /** DONE jobs by what their tests said (jobs whose agent ran tests in a sandbox). */
+  readonly verdicts: { readonly verified: number; readonly unverified: number };
   readonly ledger: {
     readonly spentMicros: number;
     readonly reservedMicros: number;
@@ -129,6 +131,10 @@ export function buildStatus(input: {
     totals: { ...totals, jobs: jobs.length },
     repositories: repositoriesOf(jobs),
     priorities: prioritiesOf(jobs),
+    verdicts: {
+      verified: jobs.filter((j) => j.verdict === 'verified').length,
+      unverified: jobs.filter((j) => j.verdict === 'unverified').length,
+    },
     ledger: {
       spentMicros: run.spentMicros,
       reservedMicros: run.reservedMicros,

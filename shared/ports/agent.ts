@@ -34,8 +34,13 @@ export interface AgentContext {
   readonly logger: Logger;
 }
 
+/** verified: the tests failed before the change and pass after it; unverified: they do not show that. */
+export type Verdict = 'verified' | 'unverified';
+
 export interface AgentResult {
   readonly summary: string;
+  /** What the repository's tests said of the change, when the agent ran them (a sandbox). */
+  readonly verdict?: Verdict;
   /** The agent saved its progress in the workspace; the job goes on in a new invocation. */
   readonly continue?: boolean;
 }

@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../domain/errors.js';
 import type { Priority } from '../domain/job.js';
+import type { Verdict } from './agent.js';
 
 export const JOB_STATUSES = ['PENDING', 'RUNNING', 'DONE', 'FAILED', 'SKIPPED'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -71,6 +72,8 @@ export interface JobRecord {
   readonly costMicros: number;
   readonly errorCode?: ErrorCode;
   readonly errorMessage?: string;
+  /** What the repository's tests said of a DONE job's change, when they ran. */
+  readonly verdict?: Verdict;
   readonly registeredAt?: number;
   /** Set once the job's message reached the queue; a job without it was never sent. */
   readonly enqueuedAt?: number;
@@ -108,6 +111,7 @@ export interface JobOutcome {
   readonly worker: string;
   readonly durationMs: number;
   readonly costMicros: number;
+  readonly verdict?: Verdict;
   readonly errorCode?: ErrorCode;
   readonly errorMessage?: string;
 }

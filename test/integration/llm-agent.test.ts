@@ -296,7 +296,7 @@ describe('the llm agent with a sandbox', () => {
       await h.drain({ workers: 1, agent: llmAgent({ model, price, sandbox }) });
 
       const [job] = await h.state.listJobs(h.runId);
-      expect(job).toMatchObject({ status: 'DONE', costMicros: 4 * CALL });
+      expect(job).toMatchObject({ status: 'DONE', costMicros: 4 * CALL, verdict: 'verified' });
       // The model was offered the tool, and saw each run's exit code and output.
       expect(model.calls[0]?.tools.map((t) => t.name)).toContain('run_command');
       const result = (call: number) => JSON.stringify(model.calls[call]?.messages.at(-1)?.content);
@@ -342,9 +342,86 @@ describe('the llm agent with a sandbox', () => {
         await h.drain({ workers: 1, agent: llmAgent({ model, price, sandbox: new ProcessSandbox() }) });
         const verification = JSON.parse(text(await ws.read('agent/verification.json')) as string);
         expect(verification.verdict).toBe('unverified');
+        // The job is DONE (the agent finished) and its record says what the tests said.
+        expect((await h.state.listJobs(h.runId))[0]).toMatchObject({ status: 'DONE', verdict: 'unverified' });
         expect(verification.reason).toMatch(reason);
       } finally {
         await h.close();
+      }
+    }
+  });
+
+  it('with Bedrock at the SDK seam: a verified patch is published as a draft PR; an unverified one is not, unless the run says so', async () => {
+    const { BedrockRuntimeClient, ConverseCommand } = await import('@aws-sdk/client-bedrock-runtime');
+    const { mockClient } = await import('aws-sdk-client-mock');
+    const { createAgent } = await import('../../shared/agents/index.js');
+    const { startFakeGitHub } = await import('../support/fake-github.js');
+    const { tarball } = await import('../support/tarball.js');
+    const { envToken } = await import('../../shared/adapters/github-token.js');
+    const answer = (toolUseId: string, name: string, input: Record<string, unknown>) => ({
+      output: {
+        message: {
+          role: 'assistant' as const,
+          content: [{ toolUse: { toolUseId, name, input: input as never } }],
+        },
+      },
+      stopReason: 'tool_use' as const,
+      usage: { inputTokens: 1000, outputTokens: 100, totalTokens: 1100 },
+      metrics: { latencyMs: 1 },
+    });
+    const cases = [
+      { fix: '"Hello"', publishUnverified: false, verdict: 'verified', published: true },
+      { fix: '"Hullo"', publishUnverified: false, verdict: 'unverified', published: false },
+      { fix: '"Hullo"', publishUnverified: true, verdict: 'unverified', published: true },
+    ] as const;
+    for (const c of cases) {
+      const gh = await startFakeGitHub({
+        repos: {},
+        tarballs: {
+          'acme/api': tarball([
+            { path: 'acme-api-1/greet.js', content: 'module.exports = "Helo";\n' },
+            { path: 'acme-api-1/package.json', content: '{"scripts":{"test":"grep -q Hello greet.js"}}' },
+          ]),
+        },
+        gitRepos: ['acme/api'],
+      });
+      const bedrock = mockClient(BedrockRuntimeClient);
+      bedrock
+        .on(ConverseCommand)
+        .resolvesOnce(answer('a', 'edit_file', { path: 'greet.js', oldText: '"Helo"', newText: c.fix }))
+        .resolvesOnce(answer('b', 'run_command', { command: 'npm test' }))
+        .resolvesOnce(answer('c', 'finish', { summary: 'typo' }));
+      const h = await harness({});
+      try {
+        await h.queue.send([
+          { id: 'j', body: JSON.stringify({ v: 1, runId: h.runId, issue: issue(), sentAt: 0 }) },
+        ]);
+        const agent = createAgent(
+          {
+            kind: 'llm',
+            model: 'anthropic.claude-sonnet-4-20250514-v1:0',
+            maxSteps: 10,
+            maxOutputTokens: 1000,
+            maxCostPerJobMicros: 1_000_000,
+            publish: 'pr',
+            sandbox: 'auto',
+            ...(c.publishUnverified ? { publishUnverified: true } : {}),
+          },
+          {
+            github: envToken({ GITHUB_TOKEN: 'ghp_worker_only' }),
+            githubApiUrl: gh.baseUrl,
+            sandbox: () => new ProcessSandbox(),
+          },
+        );
+        await h.drain({ workers: 1, agent });
+        const [job] = await h.state.listJobs(h.runId);
+        expect(job).toMatchObject({ status: 'DONE', verdict: c.verdict });
+        const pulls = gh.requests.filter((r) => r.method === 'POST' && r.path === '/repos/acme/api/pulls');
+        expect(pulls).toHaveLength(c.published ? 1 : 0);
+      } finally {
+        bedrock.restore();
+        await h.close();
+        await gh.close();
       }
     }
   });

@@ -232,6 +232,12 @@ export class DynamoJobLeases extends DynamoTable implements JobLeases {
       ':now': now,
     };
     let remove = ' REMOVE leaseOwner, leaseUntil';
+    if (outcome.verdict) {
+      sets.push('verdict = :verdict');
+      values[':verdict'] = outcome.verdict;
+    } else {
+      remove += ', verdict';
+    }
     if (outcome.errorCode) {
       sets.push('errorCode = :code', 'errorMessage = :msg');
       values[':code'] = outcome.errorCode;
