@@ -19,6 +19,7 @@ export const AGENT_OPTIONS = {
   sandbox: { type: 'string' },
   'test-command': { type: 'string' },
   'publish-unverified': { type: 'boolean' },
+  'sandbox-usd-per-hour': { type: 'string' },
   ref: { type: 'string' },
   prices: { type: 'string' },
   duration: { type: 'string' },
@@ -45,6 +46,8 @@ export const AGENT_HELP = `The agent:
                          strict (only where the network is isolated); local runs only so far
   --publish-unverified   llm with a sandbox: publish patches the tests did not verify too
                          (by default only verified ones are; without a sandbox, all)
+  --sandbox-usd-per-hour USD  llm with a sandbox: what its compute costs, reserved and settled
+                         in the run's budget like the model's tokens (default 0)
   --test-command CMD     llm with a sandbox: the repository's tests, run before the change and
                          after it (default: from package.json, pyproject.toml, Makefile,
                          go.mod or Cargo.toml)
@@ -108,6 +111,13 @@ export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined
     ...(sandbox !== 'none' ? { sandbox } : {}),
     ...(values['test-command'] ? { testCommand: values['test-command'] } : {}),
     ...(values['publish-unverified'] ? { publishUnverified: true } : {}),
+    ...(values['sandbox-usd-per-hour']
+      ? {
+          sandboxMicrosPerSecond: Math.round(
+            usdToMicros(decimal(values['sandbox-usd-per-hour'], '--sandbox-usd-per-hour', 0, 0, 1000)) / 3600,
+          ),
+        }
+      : {}),
     ...(values.ref ? { ref: values.ref } : {}),
     ...(prices ? { prices } : {}),
   };

@@ -26,6 +26,7 @@ export function createLlmAgent(config: Extract<AgentConfig, { kind: 'llm' }>, wi
   const inner = llmAgent({
     ...(sandbox ? { sandbox } : {}),
     ...(config.testCommand ? { testCommand: config.testCommand } : {}),
+    ...(config.sandboxMicrosPerSecond ? { sandboxMicrosPerSecond: config.sandboxMicrosPerSecond } : {}),
     model: demo
       ? scriptedModel(config.model, sandbox ? DEMO_SCRIPT_WITH_TESTS : DEMO_SCRIPT)
       : new BedrockModel({

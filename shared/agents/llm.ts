@@ -7,7 +7,7 @@ import type { ChatMessage, ContentBlock, Model } from '../ports/model.js';
 import type { Sandbox } from '../ports/sandbox.js';
 import { REPO_DIR, type Workspace } from '../ports/workspace.js';
 import { costMicros, estimateTokens, worstCaseMicros } from './pricing.js';
-import { SandboxCopy } from './sandbox-copy.js';
+import { type Meter, SandboxCopy } from './sandbox-copy.js';
 import { frameIssue } from './sanitize.js';
 import { detectTestCommand, judge, type TestRun } from './test-command.js';
 import { RUN_COMMAND_SPEC, runTool, TOOL_SPECS, type ToolState } from './tools.js';
@@ -31,6 +31,12 @@ export interface LlmAgentOptions {
    * change is judged by them (agent/verification.json).
    */
   readonly testCommand?: string;
+  /**
+   * What a second of the sandbox's compute costs (micro-USD): each command's worst case (its
+   * time limit) is reserved in the run's ledger like a model call, and its duration settled.
+   * @default 0
+   */
+  readonly sandboxMicrosPerSecond?: number;
 }
 
 /** The longest the tests may run, before and after the change. */
@@ -87,7 +93,22 @@ export function llmAgent(options: LlmAgentOptions): Agent {
       const tools: ToolState = { originals: state.originals };
       let verdict: Verdict | undefined;
       const save = () => workspace.write(CHECKPOINT, JSON.stringify(state));
-      const commands = options.sandbox ? new SandboxCopy(options.sandbox, workspace) : undefined;
+      const rate = options.sandboxMicrosPerSecond ?? 0;
+      const meter: Meter = async (timeLimitMs, run) => {
+        if (rate === 0) return run();
+        const reservation = await context.spend.reserve(Math.ceil((rate * timeLimitMs) / 1000));
+        let charged = reservation.amountMicros;
+        try {
+          const result = await run();
+          charged = Math.min(reservation.amountMicros, Math.ceil((rate * result.durationMs) / 1000));
+          return result;
+        } finally {
+          // A command that did not come back is charged its whole time.
+          await reservation.settle(charged);
+          state.spentMicros += charged;
+        }
+      };
+      const commands = options.sandbox ? new SandboxCopy(options.sandbox, workspace, meter) : undefined;
       const system = commands ? SYSTEM_WITH_COMMANDS : SYSTEM;
       const specs = commands ? [...TOOL_SPECS, RUN_COMMAND_SPEC] : TOOL_SPECS;
       const runTests = async (command: string): Promise<TestRun> => {

@@ -26,6 +26,12 @@ export const NOT_COPIED_BACK = new Set([
 const sha = (data: Uint8Array) => createHash('sha1').update(data).digest('hex');
 
 /**
+ * Pays for a command's compute: given its time limit before it runs (the worst case to
+ * reserve), it runs it and settles what its duration cost.
+ */
+export type Meter = (timeLimitMs: number, run: () => Promise<CommandResult>) => Promise<CommandResult>;
+
+/**
  * The job's repository as a sandbox room sees it: a copy of the workspace's `repo/` made
  * at the first command. Before each command the files the agent changed since are copied
  * in; after it, every file the command created, changed or removed is copied back into
@@ -39,6 +45,7 @@ export class SandboxCopy {
   constructor(
     private readonly sandbox: Sandbox,
     private readonly workspace: Workspace,
+    private readonly meter: Meter = (_limit, run) => run(),
   ) {}
 
   /**
@@ -61,7 +68,8 @@ export class SandboxCopy {
     } else {
       for (const path of changed) await this.copyIn(path);
     }
-    const result = await this.room.run(request);
+    const room = this.room;
+    const result = await this.meter(request.timeLimitMs ?? 0, () => room.run(request));
     const changedByCommand: string[] = [];
     const now = await this.scan(this.room.dir);
     for (const [path, digest] of now) {

@@ -67,6 +67,8 @@ export const AgentConfigSchema = z.discriminatedUnion('kind', [
     sandbox: z.enum(['none', 'auto', 'strict']).optional(),
     /** With `pr` or `comment`: publish a patch its tests did not verify too (labelled so). */
     publishUnverified: z.boolean().optional(),
+    /** What a second of the sandbox costs, in micro-USD, charged to the run's budget (absent: nothing). */
+    sandboxMicrosPerSecond: z.number().int().nonnegative().optional(),
     /** The repository's test command; found from its files when absent (with a sandbox). */
     testCommand: z.string().min(1).max(1000).optional(),
   }),

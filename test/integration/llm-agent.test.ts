@@ -293,10 +293,20 @@ describe('the llm agent with a sandbox', () => {
         tool('4', 'finish', { summary: 'Fix the greeting; the test passes' }),
       ]);
       const sandbox = new ProcessSandbox({ base });
-      await h.drain({ workers: 1, agent: llmAgent({ model, price, sandbox }) });
+      // The sandbox's compute at 1,000 micro-USD a second ($3.60 an hour), in the same ledger.
+      await h.drain({ workers: 1, agent: llmAgent({ model, price, sandbox, sandboxMicrosPerSecond: 1000 }) });
 
       const [job] = await h.state.listJobs(h.runId);
-      expect(job).toMatchObject({ status: 'DONE', costMicros: 4 * CALL, verdict: 'verified' });
+      expect(job).toMatchObject({ status: 'DONE', verdict: 'verified' });
+      // Four model calls and four commands (the baseline, two run_command, the tests after):
+      // each command charged its duration, at least a micro-dollar, at most its time limit.
+      const sandboxMicros = (job?.costMicros ?? 0) - 4 * CALL;
+      expect(sandboxMicros).toBeGreaterThanOrEqual(4);
+      expect(sandboxMicros).toBeLessThan(60_000);
+      expect(await h.state.getRun(h.runId)).toMatchObject({
+        spentMicros: job?.costMicros,
+        reservedMicros: 0,
+      });
       // The model was offered the tool, and saw each run's exit code and output.
       expect(model.calls[0]?.tools.map((t) => t.name)).toContain('run_command');
       const result = (call: number) => JSON.stringify(model.calls[call]?.messages.at(-1)?.content);
