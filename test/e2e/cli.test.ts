@@ -130,6 +130,41 @@ describe('fanout command line', () => {
     expect(patch).toContain("+export const greet = (name: string) => 'Hello, ' + name;");
   });
 
+  it("with --sandbox auto, names the isolation, runs the demo repository's failing test before and after, and ends each job verified", () => {
+    const stateDir = join(dir, 'llm-sandbox');
+    const result = fanout(
+      'run',
+      '--agent',
+      'llm',
+      '--model',
+      'scripted:demo',
+      '--sandbox',
+      'auto',
+      '--mock-issues',
+      '2',
+      '--workers',
+      '2',
+      '--state-dir',
+      stateDir,
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Sandbox \(--sandbox auto\): (full|network|no) isolation/m);
+    expect(result.stdout).toMatch(/mock\/backlog#1 +DONE \(verified\)/);
+    expect(result.stdout).toMatch(/mock\/backlog#2 +DONE \(verified\)/);
+    const run = JSON.parse(readFileSync(join(stateDir, 'current-run.json'), 'utf8')).runId;
+    const verification = JSON.parse(
+      readFileSync(
+        join(stateDir, 'workspaces/runs', run, 'jobs/mock/backlog/1/agent/verification.json'),
+        'utf8',
+      ),
+    );
+    expect(verification).toMatchObject({
+      verdict: 'verified',
+      baseline: { command: 'npm test', exitCode: 1, tail: expect.stringContaining('not ok 1') },
+      after: { command: 'npm test', exitCode: 0, tail: expect.stringContaining('ok 1') },
+    });
+  });
+
   it('refuses a model the price table does not know, before anything starts', () => {
     const stateDir = join(dir, 'llm2');
     const result = fanout(
