@@ -27,6 +27,35 @@ const issue = (body = 'The greeting says Helo.'): Issue => ({
   labels: [],
 });
 
+/** The llm agent on a Bedrock model that publishes draft PRs (the SDK mocked by the test). */
+const bedrockAgent = (extra: Record<string, unknown> = {}) => ({
+  kind: 'llm' as const,
+  model: 'anthropic.claude-sonnet-4-20250514-v1:0',
+  maxSteps: 10,
+  maxOutputTokens: 1000,
+  maxCostPerJobMicros: 1_000_000,
+  publish: 'pr' as const,
+  ...extra,
+});
+
+/** One Converse answer asking for one tool, as Bedrock sends it. */
+const converseAnswer = (toolUseId: string, name: string, input: Record<string, unknown>) => ({
+  // The SDK types a tool's input as a DocumentType.
+  output: {
+    message: {
+      role: 'assistant' as const,
+      content: [{ toolUse: { toolUseId, name, input: input as never } }],
+    },
+  },
+  stopReason: 'tool_use' as const,
+  usage: { inputTokens: 1000, outputTokens: 100, totalTokens: 1100 },
+  metrics: { latencyMs: 1 },
+});
+
+/** Puts the issue's job on the harness's queue. */
+const sendIssue = (h: Awaited<ReturnType<typeof harness>>) =>
+  h.queue.send([{ id: 'j', body: JSON.stringify({ v: 1, runId: h.runId, issue: issue(), sentAt: 0 }) }]);
+
 async function withRepo(h: Awaited<ReturnType<typeof harness>>, files: Record<string, string>) {
   const ws = h.workspaces.open(`runs/${h.runId}/jobs/acme/api/7/`);
   for (const [path, content] of Object.entries(files)) await ws.write(`repo/${path}`, content);
@@ -41,9 +70,7 @@ describe('the llm agent, on a scripted model', () => {
         'src/greet.ts': 'export const greet = () => "Helo";\n',
         'README.md': '# api\n',
       });
-      await h.queue.send([
-        { id: 'j', body: JSON.stringify({ v: 1, runId: h.runId, issue: issue(), sentAt: 0 }) },
-      ]);
+      await sendIssue(h);
       const model = scriptedModel('scripted:demo', [
         tool('1', 'search', { text: 'Helo' }),
         tool('2', 'read_file', { path: 'src/greet.ts' }),
@@ -121,9 +148,7 @@ describe('the llm agent, on a scripted model', () => {
     const h = await harness({ budgetMicros: 73_000 });
     try {
       const ws = await withRepo(h, { 'a.txt': 'one\n' });
-      await h.queue.send([
-        { id: 'j', body: JSON.stringify({ v: 1, runId: h.runId, issue: issue(), sentAt: 0 }) },
-      ]);
+      await sendIssue(h);
       const model = scriptedModel('scripted:demo', [
         tool('1', 'edit_file', { path: 'a.txt', oldText: 'one', newText: 'two' }),
         tool('2', 'read_file', { path: 'a.txt' }),
@@ -151,9 +176,7 @@ describe('the llm agent, on a scripted model', () => {
     const h = await harness({ leaseMs: 5000, visibilityTimeoutMs: 1000 });
     try {
       const ws = await withRepo(h, { 'a.txt': 'one\n' });
-      await h.queue.send([
-        { id: 'j', body: JSON.stringify({ v: 1, runId: h.runId, issue: issue(), sentAt: 0 }) },
-      ]);
+      await sendIssue(h);
       const inner = scriptedModel('scripted:demo', [
         tool('1', 'read_file', { path: 'a.txt' }),
         tool('2', 'edit_file', { path: 'a.txt', oldText: 'one', newText: 'two' }),
@@ -210,39 +233,20 @@ describe('the llm agent on Bedrock (mocked at the SDK seam) and a GitHub snapsho
       gitRepos: ['acme/api'],
     });
     const bedrock = mockClient(BedrockRuntimeClient);
-    const answer = (toolUseId: string, name: string, input: Record<string, unknown>) => ({
-      // The SDK types a tool's input as a DocumentType.
-      output: {
-        message: {
-          role: 'assistant' as const,
-          content: [{ toolUse: { toolUseId, name, input: input as never } }],
-        },
-      },
-      stopReason: 'tool_use' as const,
-      usage: { inputTokens: 1000, outputTokens: 100, totalTokens: 1100 },
-      metrics: { latencyMs: 1 },
-    });
     bedrock
       .on(ConverseCommand)
-      .resolvesOnce(answer('a', 'read_file', { path: 'src/greet.ts' }))
-      .resolvesOnce(answer('b', 'edit_file', { path: 'src/greet.ts', oldText: '"Helo"', newText: '"Hello"' }))
-      .resolvesOnce(answer('c', 'finish', { summary: 'typo' }));
+      .resolvesOnce(converseAnswer('a', 'read_file', { path: 'src/greet.ts' }))
+      .resolvesOnce(
+        converseAnswer('b', 'edit_file', { path: 'src/greet.ts', oldText: '"Helo"', newText: '"Hello"' }),
+      )
+      .resolvesOnce(converseAnswer('c', 'finish', { summary: 'typo' }));
     const h = await harness({});
     try {
-      await h.queue.send([
-        { id: 'j', body: JSON.stringify({ v: 1, runId: h.runId, issue: issue(), sentAt: 0 }) },
-      ]);
-      const agent = createAgent(
-        {
-          kind: 'llm',
-          model: 'anthropic.claude-sonnet-4-20250514-v1:0',
-          maxSteps: 10,
-          maxOutputTokens: 1000,
-          maxCostPerJobMicros: 1_000_000,
-          publish: 'pr',
-        },
-        { github: envToken({ GITHUB_TOKEN: 'ghp_worker_only' }), githubApiUrl: gh.baseUrl },
-      );
+      await sendIssue(h);
+      const agent = createAgent(bedrockAgent(), {
+        github: envToken({ GITHUB_TOKEN: 'ghp_worker_only' }),
+        githubApiUrl: gh.baseUrl,
+      });
       await h.drain({ workers: 1, agent });
       const [job] = await h.state.listJobs(h.runId);
       expect(job).toMatchObject({ status: 'DONE', costMicros: 3 * CALL });
@@ -283,9 +287,7 @@ describe('the llm agent with a sandbox', () => {
         'test.sh': `grep -q '"Hello"' greet.js && echo PASS || { echo FAIL; exit 1; }\n`,
         'package.json': JSON.stringify({ scripts: { test: 'sh test.sh' } }),
       });
-      await h.queue.send([
-        { id: 'j', body: JSON.stringify({ v: 1, runId: h.runId, issue: issue(), sentAt: 0 }) },
-      ]);
+      await sendIssue(h);
       const model = scriptedModel('scripted:demo', [
         tool('1', 'run_command', { command: 'sh test.sh' }),
         tool('2', 'edit_file', { path: 'greet.js', oldText: '"Helo"', newText: '"Hello"' }),
@@ -342,9 +344,7 @@ describe('the llm agent with a sandbox', () => {
           'test.sh': `grep -q '"Hello"' greet.js && echo PASS || { echo FAIL; exit 1; }\n`,
           'package.json': JSON.stringify({ scripts: { test: 'sh test.sh' } }),
         });
-        await h.queue.send([
-          { id: 'j', body: JSON.stringify({ v: 1, runId: h.runId, issue: issue(), sentAt: 0 }) },
-        ]);
+        await sendIssue(h);
         const model = scriptedModel('scripted:demo', [
           ...(edit ? [tool('1', 'edit_file', { path: 'greet.js', oldText: '"Helo"', newText: edit })] : []),
           tool('2', 'finish', { summary: 'Done' }),
@@ -368,17 +368,6 @@ describe('the llm agent with a sandbox', () => {
     const { startFakeGitHub } = await import('../support/fake-github.js');
     const { tarball } = await import('../support/tarball.js');
     const { envToken } = await import('../../shared/adapters/github-token.js');
-    const answer = (toolUseId: string, name: string, input: Record<string, unknown>) => ({
-      output: {
-        message: {
-          role: 'assistant' as const,
-          content: [{ toolUse: { toolUseId, name, input: input as never } }],
-        },
-      },
-      stopReason: 'tool_use' as const,
-      usage: { inputTokens: 1000, outputTokens: 100, totalTokens: 1100 },
-      metrics: { latencyMs: 1 },
-    });
     const cases = [
       { fix: '"Hello"', publishUnverified: false, verdict: 'verified', published: true },
       { fix: '"Hullo"', publishUnverified: false, verdict: 'unverified', published: false },
@@ -398,25 +387,16 @@ describe('the llm agent with a sandbox', () => {
       const bedrock = mockClient(BedrockRuntimeClient);
       bedrock
         .on(ConverseCommand)
-        .resolvesOnce(answer('a', 'edit_file', { path: 'greet.js', oldText: '"Helo"', newText: c.fix }))
-        .resolvesOnce(answer('b', 'run_command', { command: 'npm test' }))
-        .resolvesOnce(answer('c', 'finish', { summary: 'typo' }));
+        .resolvesOnce(
+          converseAnswer('a', 'edit_file', { path: 'greet.js', oldText: '"Helo"', newText: c.fix }),
+        )
+        .resolvesOnce(converseAnswer('b', 'run_command', { command: 'npm test' }))
+        .resolvesOnce(converseAnswer('c', 'finish', { summary: 'typo' }));
       const h = await harness({});
       try {
-        await h.queue.send([
-          { id: 'j', body: JSON.stringify({ v: 1, runId: h.runId, issue: issue(), sentAt: 0 }) },
-        ]);
+        await sendIssue(h);
         const agent = createAgent(
-          {
-            kind: 'llm',
-            model: 'anthropic.claude-sonnet-4-20250514-v1:0',
-            maxSteps: 10,
-            maxOutputTokens: 1000,
-            maxCostPerJobMicros: 1_000_000,
-            publish: 'pr',
-            sandbox: 'auto',
-            ...(c.publishUnverified ? { publishUnverified: true } : {}),
-          },
+          bedrockAgent({ sandbox: 'auto', ...(c.publishUnverified ? { publishUnverified: true } : {}) }),
           {
             github: envToken({ GITHUB_TOKEN: 'ghp_worker_only' }),
             githubApiUrl: gh.baseUrl,
