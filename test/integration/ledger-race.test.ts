@@ -11,47 +11,46 @@ afterAll(async () => {
 });
 
 describe('the sharded ledger raced by 200 workers on dynalite, with crashes at its writes', () => {
-  it(
-    'never goes over the budget, closes every reservation, and its totals are the job records',
-    async () => {
-      const worst = 1_000;
-      const jobs = 400;
-      const callsPerJob = 3;
-      // The work would cost about 400 x 3 x 650 = 780,000: the budget fits a tenth of it.
-      const budgetMicros = 78_000;
-      const result = await raceLedger({
-        endpoint: engine.endpoint,
-        workers: 200,
-        jobs,
-        callsPerJob,
-        worstMicros: worst,
-        budgetMicros,
-        crashChance: 0.03,
-        seed: 13,
-        // Fewer shards than the default 32: more of the race is credit moving between them.
-        shards: 8,
-      });
-      expect(result.violations).toEqual([]);
-      expect(result.consistentSamples).toBeGreaterThan(0);
-      expect(result.maxCommittedMicros).toBeLessThanOrEqual(budgetMicros);
-      expect(result.crashes.before).toBeGreaterThan(10);
-      expect(result.crashes.after).toBeGreaterThan(5);
-      expect(result.done + result.refused).toBe(jobs);
-      expect(result.refused).toBeGreaterThan(jobs / 2);
-      // Every reservation settled or reclaimed by the attempt that took its job over.
-      expect(result.final).toMatchObject({ reservedMicros: 0, open: 0 });
-      // What the ledger counts is what the jobs recorded, plus settlements whose attempt died
-      // before it learnt they applied (the injector saw those).
-      expect(result.final.spentMicros + result.final.abandonedMicros).toBe(
-        result.jobsMicros + result.deadSettledMicros,
-      );
-      // Exhaustion is precise: what is left (and what a crashed move left in transit) is less than one call's worst case.
-      const left = budgetMicros - result.final.spentMicros - result.final.abandonedMicros;
-      expect(left - result.final.inTransitMicros).toBeLessThan(worst);
-      // One retry: on 2026-11-30 this race hung past its 180 s twice in about a dozen runs (a
-      // run usually takes 18-30 s) and did not in 7 runs made to catch it: a liveness problem
-      // under some interleaving, open (the stop's note). Every run still checks every invariant.
-    },
-    { timeout: 180_000, retry: 1 },
-  );
+  // One retry: on 2026-11-30 this race hung past its 180 s twice in about a dozen runs (a
+  // run usually takes 18-30 s) and did not in 7 runs made to catch it: a liveness problem
+  // under some interleaving, open (the stop's note). Every run still checks every invariant.
+  it('never goes over the budget, closes every reservation, and its totals are the job records', {
+    timeout: 180_000,
+    retry: 1,
+  }, async () => {
+    const worst = 1_000;
+    const jobs = 400;
+    const callsPerJob = 3;
+    // The work would cost about 400 x 3 x 650 = 780,000: the budget fits a tenth of it.
+    const budgetMicros = 78_000;
+    const result = await raceLedger({
+      endpoint: engine.endpoint,
+      workers: 200,
+      jobs,
+      callsPerJob,
+      worstMicros: worst,
+      budgetMicros,
+      crashChance: 0.03,
+      seed: 13,
+      // Fewer shards than the default 32: more of the race is credit moving between them.
+      shards: 8,
+    });
+    expect(result.violations).toEqual([]);
+    expect(result.consistentSamples).toBeGreaterThan(0);
+    expect(result.maxCommittedMicros).toBeLessThanOrEqual(budgetMicros);
+    expect(result.crashes.before).toBeGreaterThan(10);
+    expect(result.crashes.after).toBeGreaterThan(5);
+    expect(result.done + result.refused).toBe(jobs);
+    expect(result.refused).toBeGreaterThan(jobs / 2);
+    // Every reservation settled or reclaimed by the attempt that took its job over.
+    expect(result.final).toMatchObject({ reservedMicros: 0, open: 0 });
+    // What the ledger counts is what the jobs recorded, plus settlements whose attempt died
+    // before it learnt they applied (the injector saw those).
+    expect(result.final.spentMicros + result.final.abandonedMicros).toBe(
+      result.jobsMicros + result.deadSettledMicros,
+    );
+    // Exhaustion is precise: what is left (and what a crashed move left in transit) is less than one call's worst case.
+    const left = budgetMicros - result.final.spentMicros - result.final.abandonedMicros;
+    expect(left - result.final.inTransitMicros).toBeLessThan(worst);
+  });
 });
