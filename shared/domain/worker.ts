@@ -1,6 +1,6 @@
 import type { BatchResponse, QueueRecord } from '../ports/queue.js';
 import { Attempt, decide, retryDelayFor } from './attempt.js';
-import { type JobMessage, jobKey, parseJobMessage, queueEntry } from './job.js';
+import { type JobMessage, jobKey, type Priority, parseJobMessage, queueEntry } from './job.js';
 import type { RecordResult, WorkerDeps } from './worker-deps.js';
 
 export type { RecordResult, WorkerDeps, WorkerEvent } from './worker-deps.js';
@@ -21,6 +21,8 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
     return { kind: 'rejected', reason: 'poison' };
   }
   const message = parsed.message;
+  // A lane's copy is itself a job taken ahead: it takes none of its own.
+  if (!record.lane) await runAhead(message.priority ?? 'normal', deps);
   const agent = message.agent && deps.agentFor ? deps.agentFor(message.agent) : deps.agent;
 
   const taken = await Attempt.begin(record, message, agent, deps);
@@ -95,11 +97,8 @@ const AHEAD_MIN_REMAINING_MS = 60_000;
  * receive on the wait. A lane copy is deleted once its job is handled; one to try again
  * comes back after its backoff, like any delivery.
  */
-async function runAhead(record: QueueRecord, deps: WorkerDeps): Promise<void> {
-  if (!deps.queue.takeAhead || record.lane) return;
-  const parsed = parseJobMessage(record.body);
-  if (!parsed.ok) return;
-  const own = parsed.message.priority ?? 'normal';
+async function runAhead(own: Priority, deps: WorkerDeps): Promise<void> {
+  if (!deps.queue.takeAhead) return;
   while (deps.deadline - deps.clock() > AHEAD_MIN_REMAINING_MS && deps.signal?.aborted !== true) {
     const ahead = await deps.queue.takeAhead(own);
     if (!ahead) return;
@@ -132,7 +131,6 @@ export async function processBatch(
   for (const record of records) {
     let result: RecordResult;
     try {
-      await runAhead(record, deps);
       result = await processRecord(record, deps);
     } catch (error) {
       deps.logger.error('record failed; the queue will deliver it again', {
