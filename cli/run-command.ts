@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { readIssuesFile } from '../shared/adapters/issues-file.js';
-import { ProcessSandbox } from '../shared/adapters/process-sandbox.js';
+import { ProcessSandbox, refuseUnisolated } from '../shared/adapters/process-sandbox.js';
 import { BUNDLED_PRICES, priceOf } from '../shared/agents/pricing.js';
 import { type AgentConfig, DEFAULT_AGENT } from '../shared/domain/agent-settings.js';
 import { FanoutError } from '../shared/domain/errors.js';
@@ -199,12 +199,6 @@ const ISOLATION: Record<SandboxIsolation, string> = {
  */
 async function describeSandbox(mode: 'none' | 'auto' | 'strict', stateDir: string): Promise<string> {
   const isolation = await new ProcessSandbox({ hide: [stateDir] }).isolation();
-  if (mode === 'strict' && isolation === 'none') {
-    throw new FanoutError(
-      'SANDBOX_FAILED',
-      '--sandbox strict: this machine cannot isolate the network of a command (no namespaces): ' +
-        'run as root or with unprivileged user namespaces, or use --sandbox auto',
-    );
-  }
+  if (mode !== 'none') refuseUnisolated(mode, isolation);
   return `Sandbox (--sandbox ${mode}): ${ISOLATION[isolation]}.`;
 }

@@ -50,6 +50,19 @@ export interface ProcessSandboxOptions {
   readonly atMost?: SandboxIsolation;
 }
 
+/**
+ * `--sandbox strict` runs commands only where their network is isolated: refused, saying
+ * what to do, on a machine that gives no isolation.
+ */
+export function refuseUnisolated(mode: 'auto' | 'strict', isolation: SandboxIsolation): void {
+  if (mode !== 'strict' || isolation !== 'none') return;
+  throw new FanoutError(
+    'SANDBOX_FAILED',
+    '--sandbox strict: this machine cannot isolate the network of a command (no namespaces): ' +
+      'run as root or with unprivileged user namespaces, or use --sandbox auto',
+  );
+}
+
 /** Rooms' user ids (full isolation) are drawn above every ordinary account's. */
 const ROOM_UID_BASE = 3_000_000;
 const PATH = '/usr/local/bin:/usr/bin:/bin';

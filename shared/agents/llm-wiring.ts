@@ -4,6 +4,7 @@ import { BedrockModel } from '../adapters/bedrock-model.js';
 import { publishWork } from '../adapters/github-publisher.js';
 import { fetchSnapshot } from '../adapters/github-snapshot.js';
 import { withGitHubToken } from '../adapters/github-token.js';
+import { refuseUnisolated } from '../adapters/process-sandbox.js';
 import { scriptedModel } from '../adapters/scripted-model.js';
 import type { AgentConfig } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
@@ -105,14 +106,7 @@ export function sandboxFor(mode: 'none' | 'auto' | 'strict', wiring: AgentWiring
   return {
     isolation: () => sandbox.isolation(),
     open: async () => {
-      const isolation = await sandbox.isolation();
-      if (isolation === 'none') {
-        throw new FanoutError(
-          'SANDBOX_FAILED',
-          '--sandbox strict: this machine cannot isolate the network of a command (no namespaces): ' +
-            'run as root or with unprivileged user namespaces, or use --sandbox auto',
-        );
-      }
+      refuseUnisolated(mode, await sandbox.isolation());
       return sandbox.open();
     },
   };
