@@ -20,6 +20,7 @@ export const AGENT_OPTIONS = {
   'test-command': { type: 'string' },
   'publish-unverified': { type: 'boolean' },
   'sandbox-usd-per-hour': { type: 'string' },
+  'max-revisions': { type: 'string' },
   ref: { type: 'string' },
   prices: { type: 'string' },
   duration: { type: 'string' },
@@ -44,8 +45,11 @@ export const AGENT_HELP = `The agent:
   --sandbox MODE         llm: none (default: the agent runs nothing), auto (run_command in a
                          sandbox with what isolation this machine gives, named at start) or
                          strict (only where the network is isolated); local runs only so far
-  --publish-unverified   llm with a sandbox: publish patches the tests did not verify too
-                         (by default only verified ones are; without a sandbox, all)
+  --publish-unverified   llm with a sandbox: publish patches the tests did not verify too,
+                         labelled so (by default only verified ones are; rejected ones
+                         never; without a sandbox, all)
+  --max-revisions N      llm with a sandbox: times the implementer may revise a change the
+                         reviewer sent back (default ${LLM_DEFAULTS.maxRevisions}; 0: one review, no revision)
   --sandbox-usd-per-hour USD  llm with a sandbox: what its compute costs, reserved and settled
                          in the run's budget like the model's tokens (default 0)
   --test-command CMD     llm with a sandbox: the repository's tests, run before the change and
@@ -111,6 +115,11 @@ export function agentFromFlags(values: AgentFlagValues): AgentConfig | undefined
     ...(sandbox !== 'none' ? { sandbox } : {}),
     ...(values['test-command'] ? { testCommand: values['test-command'] } : {}),
     ...(values['publish-unverified'] ? { publishUnverified: true } : {}),
+    ...(values['max-revisions'] !== undefined
+      ? {
+          maxRevisions: integer(values['max-revisions'], '--max-revisions', LLM_DEFAULTS.maxRevisions, 0, 10),
+        }
+      : {}),
     ...(values['sandbox-usd-per-hour']
       ? {
           sandboxMicrosPerSecond: Math.round(

@@ -62,6 +62,11 @@ export function formatReport(report: RunReport): string {
     `speedup ${t.speedup.toFixed(2)}x  efficiency ${(t.efficiency * 100).toFixed(1)}% of the ideal makespan` +
       (t.caveat ? ` (${t.caveat})` : ''),
   ];
+  const verified = report.jobs.filter((job) => job.verification);
+  if (verified.length > 0) {
+    lines.push('', 'verification (tests before and after the change; review):');
+    for (const job of verified) lines.push(`  ${job.jobKey}  ${job.verification}`);
+  }
   if (report.repositories.length > 1) lines.push('', repositoriesTable(report.repositories));
   if (report.deadLetters.length > 0) {
     lines.push('', `dead-letter queue (${report.deadLetters.length}):`);
@@ -117,8 +122,8 @@ export function formatStatus(s: StatusSnapshot): string {
     }),
     `queue ${s.queue.visible} waiting, ${s.queue.inFlight} in flight, ${s.queue.deadLetters} in the dead-letter queue`,
     `done ${t.DONE}  failed ${t.FAILED}  skipped ${t.SKIPPED}  running ${t.RUNNING}  pending ${t.PENDING}` +
-      (s.verdicts.verified + s.verdicts.unverified > 0
-        ? `  (tested: ${s.verdicts.verified} verified, ${s.verdicts.unverified} unverified)`
+      (s.verdicts.verified + s.verdicts.unverified + s.verdicts.rejected > 0
+        ? `  (tested: ${s.verdicts.verified} verified, ${s.verdicts.unverified} unverified, ${s.verdicts.rejected} rejected)`
         : ''),
     `spent ${formatUsd(l.spentMicros)}  reserved ${formatUsd(l.reservedMicros)}` +
       (l.abandonedMicros > 0 ? `  abandoned ${formatUsd(l.abandonedMicros)}` : '') +

@@ -24,6 +24,52 @@ const read = async (workspace: Workspace, path: string) => {
   return bytes ? Buffer.from(bytes).toString('utf8') : '';
 };
 
+/** The label of a pull request whose tests did not verify it (published with --publish-unverified). */
+export const UNVERIFIED_LABEL = 'fanout:unverified';
+
+interface TestRunRecord {
+  command: string;
+  exitCode: number | null;
+  stoppedBy?: string;
+  tail: string;
+}
+
+interface Verification {
+  verdict: string;
+  reason: string;
+  baseline?: TestRunRecord;
+  after?: TestRunRecord;
+  reviews?: { decision: string; reasons: string }[];
+}
+
+const fence = (text: string) => `\`\`\`\n${text.replaceAll('```', "'''")}\n\`\`\``;
+
+/** What the tests and the reviewer said, for the pull request's body (none without a sandbox). */
+async function verificationSection(workspace: Workspace): Promise<{ text: string; verdict?: string }> {
+  const raw = await read(workspace, 'agent/verification.json');
+  if (!raw) return { text: '' };
+  const v = JSON.parse(raw) as Verification;
+  const run = (label: string, r?: TestRunRecord) =>
+    r
+      ? `**${label}**: \`${r.command}\` ${r.stoppedBy ? `stopped by its ${r.stoppedBy} limit` : `exit code ${r.exitCode}`}\n\n${fence(r.tail.slice(-1500))}`
+      : `**${label}**: not run`;
+  const reviews = (v.reviews ?? []).map(
+    (r, i) => `${i + 1}. ${r.decision === 'approve' ? 'approved' : 'changes requested'}: ${r.reasons}`,
+  );
+  return {
+    verdict: v.verdict,
+    text: [
+      `### Verification: ${v.verdict}`,
+      v.reason,
+      '',
+      run('Tests before the change', v.baseline),
+      '',
+      run('Tests after the change', v.after),
+      ...(reviews.length > 0 ? ['', '### Review', ...reviews] : []),
+    ].join('\n'),
+  };
+}
+
 /**
  * Publishes an agent's finished work, as the worker: a comment with the summary and
  * the patch on the issue, or a branch `fanout/issue-N` made through the Git Data API
@@ -47,12 +93,14 @@ export async function publishWork(
   const issue_number = job.issue.number;
   const octokit = githubClient(options);
   const patch = await read(workspace, 'agent/diff.patch');
+  const verification = await verificationSection(workspace);
+  const checked = verification.text ? `\n\n${verification.text}` : '';
   if (options.mode === 'comment') {
     const { data } = await octokit.rest.issues.createComment({
       owner,
       repo,
       issue_number,
-      body: `${summary}\n\n\`\`\`diff\n${patch}\`\`\`\n\n_Proposed by fanout._`,
+      body: `${summary}\n\n\`\`\`diff\n${patch}\`\`\`${checked}\n\n_Proposed by fanout._`,
     });
     return { mode: 'comment', url: data.html_url };
   }
@@ -101,9 +149,16 @@ export async function publishWork(
     title: `${job.issue.title} (#${issue_number})`,
     head: branch,
     base,
-    body: `Closes #${issue_number}\n\n${summary}\n\n_Proposed by fanout._`,
+    body: `Closes #${issue_number}\n\n${summary}${checked}\n\n_Proposed by fanout._`,
     draft: true,
   });
+  if (verification.verdict === 'unverified')
+    await octokit.rest.issues.addLabels({
+      owner,
+      repo,
+      issue_number: pull.number,
+      labels: [UNVERIFIED_LABEL],
+    });
   await octokit.rest.issues.createComment({
     owner,
     repo,

@@ -9,9 +9,15 @@ export interface ScriptedTurn {
 
 /**
  * A model that answers from a list, turn by turn: for tests and offline demos. Usage is
- * the script's, or estimated from the request and the answer like a real model's.
+ * the script's, or estimated from the request and the answer like a real model's. A
+ * conversation that offers the `review` tool (the reviewer's) is answered from
+ * `reviewTurns`, as a real model's answer depends on the role it is given.
  */
-export function scriptedModel(id: string, turns: readonly ScriptedTurn[]): Model & { calls: ModelRequest[] } {
+export function scriptedModel(
+  id: string,
+  turns: readonly ScriptedTurn[],
+  reviewTurns: readonly ScriptedTurn[] = [],
+): Model & { calls: ModelRequest[] } {
   const calls: ModelRequest[] = [];
   return {
     id,
@@ -20,12 +26,13 @@ export function scriptedModel(id: string, turns: readonly ScriptedTurn[]): Model
       // The answer is chosen by the conversation's own position, so one model serves many
       // conversations, and a resumed one, as a real model does.
       const position = request.messages.filter((message) => message.role === 'assistant').length;
-      const turn = turns[position];
+      const reviewing = request.tools.some((tool) => tool.name === 'review');
+      const turn = (reviewing ? reviewTurns : turns)[position];
       calls.push(structuredClone(request)); // as sent: the conversation goes on changing
       if (!turn) {
         throw new FanoutError(
           'AGENT_FAILED',
-          `the scripted model ${id} has no answer for turn ${position + 1}`,
+          `the scripted model ${id} has no answer for ${reviewing ? "the reviewer's turn" : 'turn'} ${position + 1}`,
         );
       }
       const usage = turn.usage ?? {

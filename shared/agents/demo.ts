@@ -53,3 +53,11 @@ export const DEMO_SCRIPT_WITH_TESTS: readonly ScriptedTurn[] = [
   use('demo-4', 'run_command', { command: 'npm test' }),
   use('demo-5', 'finish', { summary: 'Fix the greeting: "Helo" -> "Hello"; the test passes.' }),
 ];
+
+/** The demo's reviewer: it reads the diff and the tests and approves. */
+export const DEMO_REVIEW_SCRIPT: readonly ScriptedTurn[] = [
+  use('review-1', 'review', {
+    decision: 'approve',
+    reasons: 'The change fixes the typo the issue reports and nothing else; the test that failed now passes.',
+  }),
+];

@@ -10,7 +10,7 @@ import type { AgentConfig } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
 import type { Agent } from '../ports/agent.js';
 import type { Sandbox } from '../ports/sandbox.js';
-import { DEMO_SCRIPT, DEMO_SCRIPT_WITH_TESTS, seedDemoSnapshot } from './demo.js';
+import { DEMO_REVIEW_SCRIPT, DEMO_SCRIPT, DEMO_SCRIPT_WITH_TESTS, seedDemoSnapshot } from './demo.js';
 import type { AgentWiring } from './index.js';
 import { llmAgent } from './llm.js';
 import { BUNDLED_PRICES, priceOf } from './pricing.js';
@@ -28,8 +28,9 @@ export function createLlmAgent(config: Extract<AgentConfig, { kind: 'llm' }>, wi
     ...(sandbox ? { sandbox } : {}),
     ...(config.testCommand ? { testCommand: config.testCommand } : {}),
     ...(config.sandboxMicrosPerSecond ? { sandboxMicrosPerSecond: config.sandboxMicrosPerSecond } : {}),
+    ...(config.maxRevisions !== undefined ? { maxRevisions: config.maxRevisions } : {}),
     model: demo
-      ? scriptedModel(config.model, sandbox ? DEMO_SCRIPT_WITH_TESTS : DEMO_SCRIPT)
+      ? scriptedModel(config.model, sandbox ? DEMO_SCRIPT_WITH_TESTS : DEMO_SCRIPT, DEMO_REVIEW_SCRIPT)
       : new BedrockModel({
           client: new BedrockRuntimeClient({
             maxAttempts: 6,
@@ -70,7 +71,10 @@ export function createLlmAgent(config: Extract<AgentConfig, { kind: 'llm' }>, wi
     async run(job, workspace, context) {
       const result = await inner.run(job, workspace, context);
       if (result.continue || config.publish === 'none' || job.issue.repo.startsWith('mock/')) return result;
-      // A patch its tests did not verify is kept in the workspace unless the run says otherwise.
+      // A patch the reviewer rejected stays in the workspace; one its tests did not verify too,
+      // unless the run says otherwise.
+      if (result.verdict === 'rejected')
+        return { ...result, summary: `${result.summary} (not published: rejected by the reviewer)` };
       if (result.verdict === 'unverified' && !config.publishUnverified)
         return {
           ...result,

@@ -34,7 +34,8 @@ export interface TestRun {
   readonly tail: string;
 }
 
-export type Verdict = 'verified' | 'unverified';
+/** What the tests alone say of a change (the reviewer may still reject it). */
+export type TestVerdict = 'verified' | 'unverified';
 
 /**
  * What the tests say of a change, from their runs before it (the baseline) and after:
@@ -43,7 +44,7 @@ export type Verdict = 'verified' | 'unverified';
 export function judge(
   baseline: TestRun | undefined,
   after: TestRun | undefined,
-): { verdict: Verdict; reason: string } {
+): { verdict: TestVerdict; reason: string } {
   if (!baseline || !after) return { verdict: 'unverified', reason: 'no test command was found or given' };
   const passed = (run: TestRun) => run.exitCode === 0 && !run.stoppedBy;
   if (!passed(after))

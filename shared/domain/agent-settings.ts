@@ -31,6 +31,8 @@ export const LLM_DEFAULTS = {
   maxOutputTokens: 4096,
   /** The job's own spending cap (2 USD), whatever is left of the run's budget. */
   maxCostPerJobMicros: 2_000_000,
+  /** With a sandbox: how many times the implementer may revise a change the reviewer sent back. */
+  maxRevisions: 2,
 } as const;
 
 const range = z
@@ -71,6 +73,8 @@ export const AgentConfigSchema = z.discriminatedUnion('kind', [
     sandboxMicrosPerSecond: z.number().int().nonnegative().optional(),
     /** The repository's test command; found from its files when absent (with a sandbox). */
     testCommand: z.string().min(1).max(1000).optional(),
+    /** With a sandbox: revisions the reviewer may ask for (`--max-revisions`). */
+    maxRevisions: z.number().int().min(0).max(10).optional(),
   }),
 ]);
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;

@@ -18,6 +18,7 @@ export interface Work {
   readonly continued: boolean;
   readonly error?: FanoutError;
   readonly verdict?: Verdict;
+  readonly verification?: string;
 }
 
 /** What becomes of the job after one attempt: decided once, applied once. */
@@ -88,6 +89,7 @@ export function decide(
       costMicros: work.costMicros,
       ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
       ...(!error && work.verdict ? { verdict: work.verdict } : {}),
+      ...(!error && work.verification ? { verification: work.verification } : {}),
     },
     ...(error ? { error } : {}),
   };
@@ -223,6 +225,7 @@ export class Attempt {
     let error: FanoutError | undefined;
     let continued = false;
     let verdict: Verdict | undefined;
+    let verification: string | undefined;
     try {
       const workspace = fencedWorkspace(
         deps.workspaces.open(jobPrefix(message.runId, message.issue)),
@@ -237,6 +240,7 @@ export class Attempt {
       });
       continued = result.continue === true;
       verdict = result.verdict;
+      verification = result.verification;
     } catch (thrown) {
       error = toFanoutError(controller.signal.aborted ? (controller.signal.reason ?? thrown) : thrown);
     } finally {
@@ -251,6 +255,7 @@ export class Attempt {
       continued,
       ...(error ? { error } : {}),
       ...(verdict ? { verdict } : {}),
+      ...(verification ? { verification } : {}),
     };
   }
 

@@ -28,6 +28,8 @@ export interface ReportRow {
   readonly errorMessage?: string;
   /** What the repository's tests said of a DONE job's change, when they ran (a sandbox). */
   readonly verdict?: Verdict;
+  /** What the tests and the reviewer said, one line. */
+  readonly verification?: string;
   readonly durationMs?: number;
   readonly costUsd: number;
   readonly attempts: number;
@@ -121,6 +123,7 @@ export function buildReport(input: ReportInput): RunReport {
       status: job.status,
       ...(job.errorCode ? { errorCode: job.errorCode, errorMessage: job.errorMessage } : {}),
       ...(job.verdict ? { verdict: job.verdict } : {}),
+      ...(job.verification ? { verification: job.verification } : {}),
       ...(job.durationMs === undefined ? {} : { durationMs: job.durationMs }),
       costUsd: job.costMicros / 1e6,
       attempts: job.attempts,

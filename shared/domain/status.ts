@@ -47,7 +47,7 @@ export interface StatusSnapshot {
   /** Per priority, high first: what waits shows which jobs start next. */
   readonly priorities: readonly PriorityRow[];
   /** DONE jobs by what their tests said (jobs whose agent ran tests in a sandbox). */
-  readonly verdicts: { readonly verified: number; readonly unverified: number };
+  readonly verdicts: { readonly verified: number; readonly unverified: number; readonly rejected: number };
   readonly ledger: {
     readonly spentMicros: number;
     readonly reservedMicros: number;
@@ -134,6 +134,7 @@ export function buildStatus(input: {
     verdicts: {
       verified: jobs.filter((j) => j.verdict === 'verified').length,
       unverified: jobs.filter((j) => j.verdict === 'unverified').length,
+      rejected: jobs.filter((j) => j.verdict === 'rejected').length,
     },
     ledger: {
       spentMicros: run.spentMicros,

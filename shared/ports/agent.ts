@@ -34,13 +34,19 @@ export interface AgentContext {
   readonly logger: Logger;
 }
 
-/** verified: the tests failed before the change and pass after it; unverified: they do not show that. */
-export type Verdict = 'verified' | 'unverified';
+/**
+ * verified: the tests failed before the change and pass after it, and the reviewer approved it;
+ * unverified: the reviewer approved it and the tests do not show it fixes the issue;
+ * rejected: the reviewer still requested changes when the revisions ran out.
+ */
+export type Verdict = 'verified' | 'unverified' | 'rejected';
 
 export interface AgentResult {
   readonly summary: string;
-  /** What the repository's tests said of the change, when the agent ran them (a sandbox). */
+  /** What the repository's tests and the reviewer said of the change, when the agent ran them (a sandbox). */
   readonly verdict?: Verdict;
+  /** One line of what the tests and the reviewer said (with the verdict), e.g. for the report. */
+  readonly verification?: string;
   /** The agent saved its progress in the workspace; the job goes on in a new invocation. */
   readonly continue?: boolean;
 }

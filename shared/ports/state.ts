@@ -74,6 +74,8 @@ export interface JobRecord {
   readonly errorMessage?: string;
   /** What the repository's tests said of a DONE job's change, when they ran. */
   readonly verdict?: Verdict;
+  /** One line of what the tests and the reviewer said (with the verdict), e.g. for the report. */
+  readonly verification?: string;
   readonly registeredAt?: number;
   /** Set once the job's message reached the queue; a job without it was never sent. */
   readonly enqueuedAt?: number;
@@ -112,6 +114,7 @@ export interface JobOutcome {
   readonly durationMs: number;
   readonly costMicros: number;
   readonly verdict?: Verdict;
+  readonly verification?: string;
   readonly errorCode?: ErrorCode;
   readonly errorMessage?: string;
 }

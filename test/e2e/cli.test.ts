@@ -151,6 +151,10 @@ describe('fanout command line', () => {
     expect(result.stdout).toMatch(/^Sandbox \(--sandbox auto\): (full|network|no) isolation/m);
     expect(result.stdout).toMatch(/mock\/backlog#1 +DONE \(verified\)/);
     expect(result.stdout).toMatch(/mock\/backlog#2 +DONE \(verified\)/);
+    // The report carries each job's test summary and review.
+    expect(result.stdout).toContain(
+      'mock/backlog#1  verified: npm test: exit 1 before, exit 0 after; approved',
+    );
     const run = JSON.parse(readFileSync(join(stateDir, 'current-run.json'), 'utf8')).runId;
     const verification = JSON.parse(
       readFileSync(
@@ -162,6 +166,7 @@ describe('fanout command line', () => {
       verdict: 'verified',
       baseline: { command: 'npm test', exitCode: 1, tail: expect.stringContaining('not ok 1') },
       after: { command: 'npm test', exitCode: 0, tail: expect.stringContaining('ok 1') },
+      reviews: [{ decision: 'approve' }],
     });
   });
 

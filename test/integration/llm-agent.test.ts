@@ -18,6 +18,7 @@ const tool = (toolUseId: string, name: string, input: Record<string, unknown>): 
 });
 // 1,000 input tokens at $3/M + 100 output at $15/M = 4,500 micro-USD a call.
 const CALL = 4500;
+const approve = tool('r1', 'review', { decision: 'approve', reasons: 'It fixes the issue.' });
 
 const issue = (body = 'The greeting says Helo.'): Issue => ({
   repo: 'acme/api',
@@ -96,7 +97,8 @@ describe('the llm agent, on a scripted model', () => {
       // The model saw the search result, then the file, with line numbers.
       const toolResults = model.calls[2]?.messages.at(-1)?.content ?? [];
       expect(JSON.stringify(toolResults)).toContain('1: export const greet = () => \\"Helo\\";');
-      expect(JSON.parse(text(await ws.read('agent/transcript.json')) as string)).toHaveLength(8);
+      // The issue, four answers and four tool results (finish's last: a revision would follow it).
+      expect(JSON.parse(text(await ws.read('agent/transcript.json')) as string)).toHaveLength(9);
     } finally {
       await h.close();
     }
@@ -288,21 +290,26 @@ describe('the llm agent with a sandbox', () => {
         'package.json': JSON.stringify({ scripts: { test: 'sh test.sh' } }),
       });
       await sendIssue(h);
-      const model = scriptedModel('scripted:demo', [
-        tool('1', 'run_command', { command: 'sh test.sh' }),
-        tool('2', 'edit_file', { path: 'greet.js', oldText: '"Helo"', newText: '"Hello"' }),
-        tool('3', 'run_command', { command: 'sh test.sh && echo generated > gen.txt' }),
-        tool('4', 'finish', { summary: 'Fix the greeting; the test passes' }),
-      ]);
+      const model = scriptedModel(
+        'scripted:demo',
+        [
+          tool('1', 'run_command', { command: 'sh test.sh' }),
+          tool('2', 'edit_file', { path: 'greet.js', oldText: '"Helo"', newText: '"Hello"' }),
+          tool('3', 'run_command', { command: 'sh test.sh && echo generated > gen.txt' }),
+          tool('4', 'finish', { summary: 'Fix the greeting; the test passes' }),
+        ],
+        [approve],
+      );
       const sandbox = new ProcessSandbox({ base });
       // The sandbox's compute at 1,000 micro-USD a second ($3.60 an hour), in the same ledger.
       await h.drain({ workers: 1, agent: llmAgent({ model, price, sandbox, sandboxMicrosPerSecond: 1000 }) });
 
       const [job] = await h.state.listJobs(h.runId);
       expect(job).toMatchObject({ status: 'DONE', verdict: 'verified' });
-      // Four model calls and four commands (the baseline, two run_command, the tests after):
-      // each command charged its duration, at least a micro-dollar, at most its time limit.
-      const sandboxMicros = (job?.costMicros ?? 0) - 4 * CALL;
+      // Five model calls (four the implementer's, one the reviewer's) and four commands (the
+      // baseline, two run_command, the tests after): each command charged its duration, at
+      // least a micro-dollar, at most its time limit.
+      const sandboxMicros = (job?.costMicros ?? 0) - 5 * CALL;
       expect(sandboxMicros).toBeGreaterThanOrEqual(4);
       expect(sandboxMicros).toBeLessThan(60_000);
       expect(await h.state.getRun(h.runId)).toMatchObject({
@@ -324,7 +331,22 @@ describe('the llm agent with a sandbox', () => {
         verdict: 'verified',
         baseline: { command: 'npm test', exitCode: 1, tail: expect.stringContaining('FAIL') },
         after: { command: 'npm test', exitCode: 0, tail: expect.stringContaining('PASS') },
+        reviews: [{ decision: 'approve' }],
+        revisions: 0,
       });
+      // The reviewer was shown the issue, the diff and both test runs, and could only read.
+      const shown = JSON.stringify(model.calls[4]?.messages[0]);
+      expect(shown).toContain('Fix the typo in the greeting');
+      expect(shown).toContain('+module.exports = () => \\"Hello\\";');
+      expect(shown).toMatch(
+        /Before the change: `npm test` exit code 1.*After the change: `npm test` exit code 0/s,
+      );
+      expect(model.calls[4]?.tools.map((t) => t.name).sort()).toEqual([
+        'list_files',
+        'read_file',
+        'review',
+        'search',
+      ]);
       // The room is gone with the invocation.
       expect(await readdir(base)).toEqual([]);
     } finally {
@@ -345,10 +367,14 @@ describe('the llm agent with a sandbox', () => {
           'package.json': JSON.stringify({ scripts: { test: 'sh test.sh' } }),
         });
         await sendIssue(h);
-        const model = scriptedModel('scripted:demo', [
-          ...(edit ? [tool('1', 'edit_file', { path: 'greet.js', oldText: '"Helo"', newText: edit })] : []),
-          tool('2', 'finish', { summary: 'Done' }),
-        ]);
+        const model = scriptedModel(
+          'scripted:demo',
+          [
+            ...(edit ? [tool('1', 'edit_file', { path: 'greet.js', oldText: '"Helo"', newText: edit })] : []),
+            tool('2', 'finish', { summary: 'Done' }),
+          ],
+          [approve],
+        );
         await h.drain({ workers: 1, agent: llmAgent({ model, price, sandbox: new ProcessSandbox() }) });
         const verification = JSON.parse(text(await ws.read('agent/verification.json')) as string);
         expect(verification.verdict).toBe('unverified');
@@ -361,7 +387,111 @@ describe('the llm agent with a sandbox', () => {
     }
   });
 
-  it('with Bedrock at the SDK seam: a verified patch is published as a draft PR; an unverified one is not, unless the run says so', async () => {
+  /** An implementer that first writes "Hullo", and "Hello" when sent back; a reviewer who answers `reviews`. */
+  const revising = (reviews: readonly ('approve' | 'request_changes')[]) =>
+    scriptedModel(
+      'scripted:demo',
+      [
+        tool('1', 'edit_file', { path: 'greet.js', oldText: '"Helo"', newText: '"Hullo"' }),
+        tool('2', 'finish', { summary: 'Fix the greeting' }),
+        tool('3', 'edit_file', { path: 'greet.js', oldText: '"Hullo"', newText: '"Hello"' }),
+        tool('4', 'finish', { summary: 'Fix the greeting, as the reviewer asked' }),
+      ],
+      reviews.map((decision, i) =>
+        tool(`r${i}`, 'review', {
+          decision,
+          reasons: decision === 'approve' ? 'Fixed.' : 'The issue asks for "Hello", not "Hullo".',
+        }),
+      ),
+    );
+  const greetRepo = {
+    'greet.js': 'module.exports = () => "Helo";\n',
+    'test.sh': `grep -q '"Hello"' greet.js && echo PASS || { echo FAIL; exit 1; }\n`,
+  };
+
+  it("sends a change back: the implementer revises it with the reviewer's reasons; one still sent back when the revisions run out is rejected", async () => {
+    for (const c of [
+      { reviews: ['request_changes', 'approve'], maxRevisions: 2, verdict: 'verified' },
+      { reviews: ['request_changes', 'request_changes'], maxRevisions: 1, verdict: 'rejected' },
+    ] as const) {
+      const h = await harness({});
+      try {
+        const ws = await withRepo(h, greetRepo);
+        await sendIssue(h);
+        const model = revising(c.reviews);
+        const sandbox = new ProcessSandbox();
+        await h.drain({
+          workers: 1,
+          agent: llmAgent({ model, price, sandbox, testCommand: 'sh test.sh', maxRevisions: c.maxRevisions }),
+        });
+        const [job] = await h.state.listJobs(h.runId);
+        // Four implementer calls and two reviews, each in the ledger.
+        expect(job).toMatchObject({
+          status: 'DONE',
+          verdict: c.verdict,
+          costMicros: 6 * CALL,
+          verification: `${c.verdict}: sh test.sh: exit 1 before, exit 0 after; ${c.verdict === 'verified' ? 'approved' : 'changes requested'} after 1 revision`,
+        });
+        expect(model.calls).toHaveLength(6);
+        // The implementer's third call carried the reviewer's reasons after its own finish.
+        const implementer = model.calls.filter((call) => !call.tools.some((t) => t.name === 'review'));
+        expect(JSON.stringify(implementer[2]?.messages.at(-1))).toContain(
+          'A reviewer requested changes:\\nThe issue asks for \\"Hello\\", not \\"Hullo\\".',
+        );
+        // The reviewer's second look was at the revision, with the tests passing now.
+        const reviewer = model.calls.filter((call) => call.tools.some((t) => t.name === 'review'));
+        expect(JSON.stringify(reviewer[1]?.messages.at(-1))).toMatch(
+          /revised the change \(revision 1\).*exit code 0/,
+        );
+        const verification = JSON.parse(text(await ws.read('agent/verification.json')) as string);
+        expect(verification).toMatchObject({
+          verdict: c.verdict,
+          revisions: 1,
+          tests: { verdict: 'verified' },
+          reviews: c.reviews.map((decision) => ({ decision })),
+        });
+        if (c.verdict === 'rejected')
+          expect(verification.reason).toMatch(/still requested changes after 1 revision/);
+        expect(text(await ws.read('agent/diff.patch'))).toContain('+module.exports = () => "Hello";');
+        // The reviewer's one conversation: the change, a decision, its result with the revision, a decision, its result.
+        expect(JSON.parse(text(await ws.read('agent/review-transcript.json')) as string)).toHaveLength(5);
+      } finally {
+        await h.close();
+      }
+    }
+  });
+
+  it('resumes the roles across continuations without repeating a paid call or a review', async () => {
+    const h = await harness({ leaseMs: 5000, visibilityTimeoutMs: 1000 });
+    try {
+      await withRepo(h, greetRepo);
+      await sendIssue(h);
+      const inner = revising(['request_changes', 'approve']);
+      // Each call takes 200 ms; an invocation has 1.5 s and asks for a checkpoint 1 s before its end.
+      const slow = {
+        ...inner,
+        converse: async (...args: Parameters<typeof inner.converse>) => {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          return inner.converse(...args);
+        },
+      };
+      const { invocations } = await h.drain({
+        workers: 1,
+        agent: llmAgent({ model: slow, price, sandbox: new ProcessSandbox(), testCommand: 'sh test.sh' }),
+        invocationMs: 1500,
+        deps: () => ({ checkpointMarginMs: 1000 }),
+      });
+      const [job] = await h.state.listJobs(h.runId);
+      expect(invocations).toBeGreaterThan(2);
+      expect(job).toMatchObject({ status: 'DONE', verdict: 'verified' });
+      expect(inner.calls).toHaveLength(6);
+      expect(await h.state.getRun(h.runId)).toMatchObject({ spentMicros: 6 * CALL, reservedMicros: 0 });
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('with Bedrock at the SDK seam: a verified patch is published as a draft PR with its tests and review; an unverified one only if the run says so, labelled; a rejected one never', async () => {
     const { BedrockRuntimeClient, ConverseCommand } = await import('@aws-sdk/client-bedrock-runtime');
     const { mockClient } = await import('aws-sdk-client-mock');
     const { createAgent } = await import('../../shared/agents/index.js');
@@ -369,9 +499,22 @@ describe('the llm agent with a sandbox', () => {
     const { tarball } = await import('../support/tarball.js');
     const { envToken } = await import('../../shared/adapters/github-token.js');
     const cases = [
-      { fix: '"Hello"', publishUnverified: false, verdict: 'verified', published: true },
-      { fix: '"Hullo"', publishUnverified: false, verdict: 'unverified', published: false },
-      { fix: '"Hullo"', publishUnverified: true, verdict: 'unverified', published: true },
+      { fix: '"Hello"', review: 'approve', publishUnverified: false, verdict: 'verified', published: true },
+      {
+        fix: '"Hullo"',
+        review: 'approve',
+        publishUnverified: false,
+        verdict: 'unverified',
+        published: false,
+      },
+      { fix: '"Hullo"', review: 'approve', publishUnverified: true, verdict: 'unverified', published: true },
+      {
+        fix: '"Hello"',
+        review: 'request_changes',
+        publishUnverified: true,
+        verdict: 'rejected',
+        published: false,
+      },
     ] as const;
     for (const c of cases) {
       const gh = await startFakeGitHub({
@@ -391,12 +534,19 @@ describe('the llm agent with a sandbox', () => {
           converseAnswer('a', 'edit_file', { path: 'greet.js', oldText: '"Helo"', newText: c.fix }),
         )
         .resolvesOnce(converseAnswer('b', 'run_command', { command: 'npm test' }))
-        .resolvesOnce(converseAnswer('c', 'finish', { summary: 'typo' }));
+        .resolvesOnce(converseAnswer('c', 'finish', { summary: 'typo' }))
+        .resolvesOnce(
+          converseAnswer('d', 'review', { decision: c.review, reasons: `reviewed: ${c.review}` }),
+        );
       const h = await harness({});
       try {
         await sendIssue(h);
         const agent = createAgent(
-          bedrockAgent({ sandbox: 'auto', ...(c.publishUnverified ? { publishUnverified: true } : {}) }),
+          bedrockAgent({
+            sandbox: 'auto',
+            maxRevisions: 0,
+            ...(c.publishUnverified ? { publishUnverified: true } : {}),
+          }),
           {
             github: envToken({ GITHUB_TOKEN: 'ghp_worker_only' }),
             githubApiUrl: gh.baseUrl,
@@ -408,6 +558,17 @@ describe('the llm agent with a sandbox', () => {
         expect(job).toMatchObject({ status: 'DONE', verdict: c.verdict });
         const pulls = gh.requests.filter((r) => r.method === 'POST' && r.path === '/repos/acme/api/pulls');
         expect(pulls).toHaveLength(c.published ? 1 : 0);
+        if (c.published) {
+          // The pull request says what the tests and the reviewer said.
+          const body = String(pulls[0]?.body?.body);
+          expect(body).toContain(`### Verification: ${c.verdict}`);
+          expect(body).toMatch(/Tests before the change\*\*: `npm test` exit code 1/);
+          expect(body).toContain('### Review\n1. approved: reviewed: approve');
+        }
+        const labelled = gh.requests.filter((r) => r.path === '/repos/acme/api/issues/99/labels');
+        expect(labelled.map((r) => r.body?.labels)).toEqual(
+          c.published && c.verdict === 'unverified' ? [['fanout:unverified']] : [],
+        );
       } finally {
         bedrock.restore();
         await h.close();

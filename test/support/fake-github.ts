@@ -83,7 +83,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions) {
       const route = `${req.method} ${rest
         .replace(/\/(blobs|trees|commits)\/.+$/, '/$1/:sha')
         .replace(/^\/git\/ref\/.+$/, '/git/ref/:ref')
-        .replace(/^\/issues\/\d+\/comments$/, '/issues/:n/comments')}`;
+        .replace(/^\/issues\/\d+\/(comments|labels)$/, '/issues/:n/$1')}`;
       switch (route) {
         case 'GET ':
           return json(200, { default_branch: 'main' });
@@ -111,6 +111,12 @@ export async function startFakeGitHub(options: FakeGitHubOptions) {
           return json(201, { ref: body?.ref, object: { sha: body?.sha } });
         case 'POST /pulls':
           return json(201, { number: 99, html_url: `https://github.com/${git[1]}/${git[2]}/pull/99` });
+        case 'POST /issues/:n/labels':
+          // GitHub makes a label the repository does not have yet.
+          return json(
+            200,
+            ((body?.labels as string[] | undefined) ?? []).map((name) => ({ name })),
+          );
         case 'POST /issues/:n/comments':
           return json(201, {
             html_url: `https://github.com/${git[1]}/${git[2]}/issues/${rest.split('/')[2]}#comment-${++objects}`,

@@ -238,6 +238,13 @@ export class DynamoJobLeases extends DynamoTable implements JobLeases {
     } else {
       remove += ', verdict';
     }
+    if (outcome.verification) {
+      sets.push('verification = :verification');
+      // One line, bounded: the item stays far below DynamoDB's 400 KB.
+      values[':verification'] = outcome.verification.slice(0, 500);
+    } else {
+      remove += ', verification';
+    }
     if (outcome.errorCode) {
       sets.push('errorCode = :code', 'errorMessage = :msg');
       values[':code'] = outcome.errorCode;
