@@ -190,6 +190,8 @@ const ISOLATION: Record<SandboxIsolation, string> = {
   full: 'full isolation: no network, its own processes and mounts, a user of its own; the state dir and your home hidden',
   network:
     'network isolation only: no network and its own processes, but it can read the files your user can',
+  function:
+    'a sandbox function: no credential or resource name reachable, a fresh folder per command; network not isolated',
   none: 'no isolation: an empty environment and limits only; it can read the files your user can, and reach the network',
 };
 

@@ -6,12 +6,14 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { dynamoState } from '../../shared/adapters/dynamo/index.js';
 import { secretToken } from '../../shared/adapters/github-token.js';
+import { LambdaSandbox } from '../../shared/adapters/lambda-sandbox.js';
 import { powertoolsLogger, recordMetrics } from '../../shared/adapters/powertools.js';
 import { S3WorkspaceStore } from '../../shared/adapters/s3-workspace.js';
 import { emptyDirectory } from '../../shared/adapters/scratch-dir.js';
@@ -50,7 +52,26 @@ const github = config.githubTokenSecret
   ? secretToken(new SecretsManagerClient({}), config.githubTokenSecret)
   : undefined;
 await github?.get();
-const agents = workerAgents(config.agent, { github, githubApiUrl: config.githubApiUrl });
+// The sandbox function (-c sandbox=lambda): the worker stores a room's files under the job's
+// prefix and hands the function presigned URLs; the function itself can reach nothing.
+const sandbox = config.sandbox;
+const agents = workerAgents(config.agent, {
+  github,
+  githubApiUrl: config.githubApiUrl,
+  ...(sandbox
+    ? {
+        sandbox: () =>
+          new LambdaSandbox({
+            lambda: new LambdaClient({}),
+            functionName: sandbox.functionName,
+            s3: { forcePathStyle: config.s3ForcePathStyle },
+            bucket: config.bucketName,
+            scratch: config.scratchDir,
+          }),
+        sandboxMicrosPerSecond: sandbox.microsPerSecond,
+      }
+    : {}),
+});
 // Each execution environment starts looking for a free slot at its own place.
 const preferredSlot = Number.parseInt((process.env.AWS_LAMBDA_LOG_STREAM_NAME ?? '0').slice(-6), 16) || 0;
 

@@ -8,6 +8,7 @@ import { safeRelativePath } from '../domain/workspace-path.js';
 import type {
   CommandRequest,
   CommandResult,
+  RoomOwner,
   Sandbox,
   SandboxIsolation,
   SandboxRoom,
@@ -48,6 +49,11 @@ export interface ProcessSandboxOptions {
   readonly base?: string;
   /** The most isolation to use: a test of a weaker level asks for it. @default 'full' */
   readonly atMost?: SandboxIsolation;
+  /**
+   * How the limits are set without isolation: util-linux's `prlimit`, or bash's `ulimit`
+   * where prlimit is not installed (a Lambda runtime). @default 'prlimit'
+   */
+  readonly limiter?: 'prlimit' | 'ulimit';
 }
 
 /**
@@ -55,7 +61,13 @@ export interface ProcessSandboxOptions {
  * what to do, on a machine that gives no isolation.
  */
 export function refuseUnisolated(mode: 'auto' | 'strict', isolation: SandboxIsolation): void {
-  if (mode !== 'strict' || isolation !== 'none') return;
+  if (mode !== 'strict' || isolation === 'full' || isolation === 'network') return;
+  if (isolation === 'function')
+    throw new FanoutError(
+      'SANDBOX_FAILED',
+      "--sandbox strict: the stack's sandbox function does not isolate the network of a command " +
+        '(no credential is reachable from it, but it can connect out): use --sandbox auto',
+    );
   throw new FanoutError(
     'SANDBOX_FAILED',
     '--sandbox strict: this machine cannot isolate the network of a command (no namespaces): ' +
@@ -92,7 +104,7 @@ export class ProcessSandbox implements Sandbox {
     return this.found;
   }
 
-  async open(): Promise<SandboxRoom> {
+  async open(_owner?: RoomOwner): Promise<SandboxRoom> {
     const isolation = await this.isolation();
     const base = resolve(this.options.base ?? join(tmpdir(), 'fanout-sandbox'));
     await mkdir(base, { recursive: true });
@@ -166,6 +178,9 @@ export class ProcessSandbox implements Sandbox {
         '-c',
         request.command,
       ];
+    } else if (this.options.limiter === 'ulimit') {
+      file = '/bin/bash';
+      args = ['-c', `${ulimits(this.limits, timeMs)}; exec /bin/sh -c "$0"`, request.command];
     } else {
       file = 'prlimit';
       args = [...limits, '--', '/bin/sh', '-c', request.command];
@@ -183,6 +198,17 @@ function prlimitArgs(limits: SandboxLimits, timeMs: number): string[] {
     `--fsize=${limits.fileBytes}`,
     '--core=0',
   ];
+}
+
+/** The same limits as bash's ulimit (-t seconds, -d KiB, -u processes, -f KiB outside POSIX mode, -c). */
+function ulimits(limits: SandboxLimits, timeMs: number): string {
+  return [
+    `ulimit -t ${Math.ceil(timeMs / 1000) + 1}`,
+    `ulimit -d ${Math.floor(limits.memoryBytes / 1024)}`,
+    `ulimit -u ${limits.processes}`,
+    `ulimit -f ${Math.floor(limits.fileBytes / 1024)}`,
+    'ulimit -c 0',
+  ].join(' && ');
 }
 
 /** Runs the command in its own process group, keeping the head and tail of its output. */

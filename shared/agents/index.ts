@@ -10,6 +10,8 @@ export interface AgentWiring {
   readonly githubApiUrl?: string;
   /** Where this worker runs an agent's commands; none: a run that asks for a sandbox fails. */
   readonly sandbox?: () => Sandbox;
+  /** What a second of that sandbox costs when the run does not say (the stack's function's price). */
+  readonly sandboxMicrosPerSecond?: number;
 }
 
 export function createAgent(config: AgentConfig, wiring: AgentWiring = {}): Agent {
@@ -58,12 +60,14 @@ export function workerAgents(
     readonly github?: GitHubToken | undefined;
     readonly githubApiUrl?: string | undefined;
     readonly sandbox?: () => Sandbox;
+    readonly sandboxMicrosPerSecond?: number;
   },
 ): { readonly agent: Agent; readonly agentFor: (config: AgentConfig) => Agent } {
   const wiring: AgentWiring = {
     ...(access.github ? { github: access.github } : {}),
     ...(access.githubApiUrl ? { githubApiUrl: access.githubApiUrl } : {}),
     ...(access.sandbox ? { sandbox: access.sandbox } : {}),
+    ...(access.sandboxMicrosPerSecond ? { sandboxMicrosPerSecond: access.sandboxMicrosPerSecond } : {}),
   };
   return { agent: createAgent(config, wiring), agentFor: agentsBySettings(wiring) };
 }

@@ -27,7 +27,9 @@ export function createLlmAgent(config: Extract<AgentConfig, { kind: 'llm' }>, wi
   const inner = llmAgent({
     ...(sandbox ? { sandbox } : {}),
     ...(config.testCommand ? { testCommand: config.testCommand } : {}),
-    ...(config.sandboxMicrosPerSecond ? { sandboxMicrosPerSecond: config.sandboxMicrosPerSecond } : {}),
+    ...(sandbox && (config.sandboxMicrosPerSecond ?? wiring.sandboxMicrosPerSecond)
+      ? { sandboxMicrosPerSecond: config.sandboxMicrosPerSecond ?? wiring.sandboxMicrosPerSecond }
+      : {}),
     ...(config.maxRevisions !== undefined ? { maxRevisions: config.maxRevisions } : {}),
     model: demo
       ? scriptedModel(config.model, sandbox ? DEMO_SCRIPT_WITH_TESTS : DEMO_SCRIPT, DEMO_REVIEW_SCRIPT)
@@ -103,15 +105,15 @@ export function sandboxFor(mode: 'none' | 'auto' | 'strict', wiring: AgentWiring
   if (!sandbox) {
     throw new FanoutError(
       'SANDBOX_FAILED',
-      `the run asks for --sandbox ${mode}, and this worker has none (a Lambda worker's sandbox is not built yet): send with --sandbox none`,
+      `the run asks for --sandbox ${mode}, and this worker has none (a stack deployed without -c sandbox=lambda): deploy with it, or send with --sandbox none`,
     );
   }
   if (mode === 'auto') return sandbox;
   return {
     isolation: () => sandbox.isolation(),
-    open: async () => {
+    open: async (owner) => {
       refuseUnisolated(mode, await sandbox.isolation());
-      return sandbox.open();
+      return sandbox.open(owner);
     },
   };
 }

@@ -1,7 +1,7 @@
 import { createTwoFilesPatch } from 'diff';
 import { LLM_DEFAULTS, type Price } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
-import type { JobMessage } from '../domain/job.js';
+import { type JobMessage, jobPrefix } from '../domain/job.js';
 import type { Agent, AgentContext, AgentResult, Verdict } from '../ports/agent.js';
 import type { ChatMessage, ContentBlock, Model, ModelRequest, ModelResponse } from '../ports/model.js';
 import type { Sandbox } from '../ports/sandbox.js';
@@ -53,6 +53,9 @@ export interface LlmAgentOptions {
    */
   readonly maxRevisions?: number;
 }
+
+/** Reserved with each command's time limit for copying its files in and out (a sandbox function's). */
+const TRANSFER_ALLOWANCE_MS = 60_000;
 
 /** The longest the tests may run, before and after the change. */
 const TEST_TIME_LIMIT_MS = 300_000;
@@ -142,11 +145,15 @@ export function llmAgent(options: LlmAgentOptions): Agent {
       const rate = options.sandboxMicrosPerSecond ?? 0;
       const meter: Meter = async (timeLimitMs, run) => {
         if (rate === 0) return run();
-        const reservation = await context.spend.reserve(Math.ceil((rate * timeLimitMs) / 1000));
+        // The command's time and an allowance for moving its files (a sandbox function's).
+        const reservation = await context.spend.reserve(
+          Math.ceil((rate * (timeLimitMs + TRANSFER_ALLOWANCE_MS)) / 1000),
+        );
         let charged = reservation.amountMicros;
         try {
           const result = await run();
-          charged = Math.min(reservation.amountMicros, Math.ceil((rate * result.durationMs) / 1000));
+          const billedMs = result.billedMs ?? result.durationMs;
+          charged = Math.min(reservation.amountMicros, Math.ceil((rate * billedMs) / 1000));
           return result;
         } finally {
           // A command that did not come back is charged its whole time.
@@ -154,7 +161,9 @@ export function llmAgent(options: LlmAgentOptions): Agent {
           state.spentMicros += charged;
         }
       };
-      const commands = options.sandbox ? new SandboxCopy(options.sandbox, workspace, meter) : undefined;
+      const commands = options.sandbox
+        ? new SandboxCopy(options.sandbox, workspace, meter, { jobPrefix: jobPrefix(job.runId, job.issue) })
+        : undefined;
       const system = commands ? SYSTEM_WITH_COMMANDS : SYSTEM;
       const specs = commands ? [...TOOL_SPECS, RUN_COMMAND_SPEC] : TOOL_SPECS;
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import type { CommandRequest, CommandResult, Sandbox, SandboxRoom } from '../ports/sandbox.js';
+import type { CommandRequest, CommandResult, RoomOwner, Sandbox, SandboxRoom } from '../ports/sandbox.js';
 import { REPO_DIR, type Workspace } from '../ports/workspace.js';
 
 /**
@@ -46,6 +46,7 @@ export class SandboxCopy {
     private readonly sandbox: Sandbox,
     private readonly workspace: Workspace,
     private readonly meter: Meter = (_limit, run) => run(),
+    private readonly owner: RoomOwner = { jobPrefix: '' },
   ) {}
 
   /**
@@ -61,7 +62,7 @@ export class SandboxCopy {
     copyBack = true,
   ): Promise<{ result: CommandResult; changedByCommand: string[] }> {
     if (!this.room) {
-      this.room = await this.sandbox.open();
+      this.room = await this.sandbox.open(this.owner);
       for (const file of await this.workspace.list()) {
         if (file.startsWith(`${REPO_DIR}/`)) await this.copyIn(file.slice(REPO_DIR.length + 1));
       }

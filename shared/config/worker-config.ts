@@ -37,6 +37,8 @@ const WorkerEnvSchema = z.object({
     .optional(),
   [WORKER_ENV.retentionDays]: z.coerce.number().int().min(1).max(3650).default(30),
   [WORKER_ENV.stackName]: z.string().min(1).optional(),
+  [WORKER_ENV.sandboxFunction]: z.string().min(1).optional(),
+  [WORKER_ENV.sandboxMicrosPerSecond]: z.coerce.number().int().nonnegative().optional(),
 });
 
 export interface WorkerConfig {
@@ -62,6 +64,8 @@ export interface WorkerConfig {
   readonly retentionDays: number;
   /** The stack, as a dimension of every metric: two stacks in one account keep their alarms apart. */
   readonly stackName?: string;
+  /** The stack's sandbox function and what a second of it costs (`-c sandbox=lambda`). */
+  readonly sandbox?: { readonly functionName: string; readonly microsPerSecond: number };
 }
 
 /** Reads the worker's configuration once; every bad variable is named in one error. */
@@ -91,5 +95,13 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     ...(e[WORKER_ENV.githubApiUrl] ? { githubApiUrl: e[WORKER_ENV.githubApiUrl] } : {}),
     retentionDays: e[WORKER_ENV.retentionDays],
     ...(e[WORKER_ENV.stackName] ? { stackName: e[WORKER_ENV.stackName] } : {}),
+    ...(e[WORKER_ENV.sandboxFunction]
+      ? {
+          sandbox: {
+            functionName: e[WORKER_ENV.sandboxFunction] as string,
+            microsPerSecond: e[WORKER_ENV.sandboxMicrosPerSecond] ?? 0,
+          },
+        }
+      : {}),
   };
 }

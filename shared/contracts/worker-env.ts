@@ -21,4 +21,8 @@ export const WORKER_ENV = {
   githubApiUrl: 'FANOUT_GITHUB_API_URL',
   retentionDays: 'FANOUT_RETENTION_DAYS',
   stackName: 'FANOUT_STACK_NAME',
+  /** The sandbox function the worker may invoke (`-c sandbox=lambda`); none: no sandbox. */
+  sandboxFunction: 'FANOUT_SANDBOX_FUNCTION',
+  /** What a second of the sandbox function costs (its memory's GB-second price), in micro-USD. */
+  sandboxMicrosPerSecond: 'FANOUT_SANDBOX_MICROS_PER_SECOND',
 } as const;

@@ -10,9 +10,12 @@
  *   the worker's state and home hidden;
  * - `network`: own network and PID namespaces as the same user (an unprivileged user
  *   namespace): no network, but files the worker's user can read, the command can;
+ * - `function`: a function of its own (the Lambda sandbox) whose role may do nothing but
+ *   write its logs, with no secret or resource name in its environment, a fresh scratch
+ *   folder per command; its network is not isolated;
  * - `none`: an emptied environment and the limits only.
  */
-export type SandboxIsolation = 'full' | 'network' | 'none';
+export type SandboxIsolation = 'full' | 'network' | 'function' | 'none';
 
 export interface CommandRequest {
   /** A shell command line, run by /bin/sh. */
@@ -35,6 +38,16 @@ export interface CommandResult {
   readonly durationMs: number;
   /** Set when fanout stopped it: its time or its output ran out. */
   readonly stoppedBy?: 'time' | 'output';
+  /**
+   * The compute billed for it when more than its own duration: a sandbox function's whole
+   * invocation, with the copying in and out. @default durationMs
+   */
+  readonly billedMs?: number;
+}
+
+/** The job a room is for: a sandbox that moves files through storage keeps them under its prefix. */
+export interface RoomOwner {
+  readonly jobPrefix: string;
 }
 
 /** One job's room: its files, and the commands run on them. */
@@ -49,6 +62,6 @@ export interface SandboxRoom {
 export interface Sandbox {
   /** The isolation this machine gives, found once (it starts a probe command). */
   isolation(): Promise<SandboxIsolation>;
-  /** A new room, reachable by its own commands only (with `full` isolation). */
-  open(): Promise<SandboxRoom>;
+  /** A new room for one job, reachable by its own commands only (with `full` isolation). */
+  open(owner: RoomOwner): Promise<SandboxRoom>;
 }

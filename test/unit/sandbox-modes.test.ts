@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { sandboxFor } from '../../shared/agents/llm-wiring.js';
 import type { Sandbox, SandboxIsolation } from '../../shared/ports/sandbox.js';
 
+const owner = { jobPrefix: 'runs/r/jobs/acme/api/1/' };
+
 /** A sandbox that only says what isolation it has, and counts the rooms it was asked for. */
 function sandboxWith(isolation: SandboxIsolation) {
   const opened: number[] = [];
@@ -27,17 +29,26 @@ describe('--sandbox none|auto|strict', () => {
 
   it('auto takes any isolation; strict refuses a room where the network cannot be isolated', async () => {
     const weak = sandboxWith('none');
-    await (sandboxFor('auto', { sandbox: () => weak.sandbox }) as Sandbox).open();
+    await (sandboxFor('auto', { sandbox: () => weak.sandbox }) as Sandbox).open(owner);
     expect(weak.opened).toHaveLength(1);
     await expect(
-      (sandboxFor('strict', { sandbox: () => weak.sandbox }) as Sandbox).open(),
+      (sandboxFor('strict', { sandbox: () => weak.sandbox }) as Sandbox).open(owner),
     ).rejects.toMatchObject({
       code: 'SANDBOX_FAILED',
       message: expect.stringMatching(/--sandbox strict: this machine cannot isolate the network/),
     });
     expect(weak.opened).toHaveLength(1);
     const isolated = sandboxWith('network');
-    await (sandboxFor('strict', { sandbox: () => isolated.sandbox }) as Sandbox).open();
+    await (sandboxFor('strict', { sandbox: () => isolated.sandbox }) as Sandbox).open(owner);
     expect(isolated.opened).toHaveLength(1);
+  });
+
+  it("strict refuses the stack's sandbox function, whose network is not isolated, saying to use auto", async () => {
+    const remote = sandboxWith('function');
+    await expect(
+      (sandboxFor('strict', { sandbox: () => remote.sandbox }) as Sandbox).open(owner),
+    ).rejects.toMatchObject({ code: 'SANDBOX_FAILED', message: expect.stringMatching(/use --sandbox auto/) });
+    await (sandboxFor('auto', { sandbox: () => remote.sandbox }) as Sandbox).open(owner);
+    expect(remote.opened).toHaveLength(1);
   });
 });

@@ -1,0 +1,8 @@
+/**
+ * The sandbox function: runs one of an agent's commands on a job's files. Its role may only
+ * write its own logs and its environment names nothing: the files come and go through the
+ * presigned URLs of the invocation (README, "The sandbox on AWS").
+ */
+import { runSandboxInvocation } from '../../shared/adapters/sandbox-function.js';
+
+export const handler = (event: unknown) => runSandboxInvocation(event, { scratch: '/tmp' });
