@@ -172,13 +172,7 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
   const target = await openTarget(values, deps.aws);
   try {
     if (agent) checkModelAllowed(agent, target.stack);
-    // Lambda workers have no sandbox yet: a run that asks for one would fail every job.
-    if (agent?.kind === 'llm' && agent.sandbox && !values.local) {
-      throw new FanoutError(
-        'INVALID_INPUT',
-        `--sandbox ${agent.sandbox}: the stack's workers have no sandbox yet (local runs only): send with --sandbox none`,
-      );
-    }
+    if (!values.local) checkSandboxAllowed(agent, target.stack);
     // A new run's budget: the flag, or the stack's own default (its BudgetUsd output), or 10.
     const budgetMicros = usdToMicros(budgetFlag ?? target.stack?.budgetUsd ?? 10);
     if (!values['dry-run'] && target.stack?.queueRetentionDays) {
@@ -204,6 +198,27 @@ export async function sendCommand(args: string[], deps: SendCommandDeps = {}): P
     return summary.failed.length > 0 ? 1 : 0;
   } finally {
     await target.close();
+  }
+}
+
+/**
+ * A run that asks for a sandbox the stack's workers do not have would fail every job with
+ * SANDBOX_FAILED: refused here, before anything is sent. The stack's sandbox function does
+ * not isolate the network, so `strict` is refused too.
+ */
+export function checkSandboxAllowed(agent: AgentConfig | undefined, stack: StackFacts | undefined): void {
+  if (agent?.kind !== 'llm' || !agent.sandbox || stack === undefined) return;
+  if (stack.sandbox !== 'lambda') {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      `--sandbox ${agent.sandbox}: the stack has no sandbox function: deploy it with -c sandbox=lambda, or send with --sandbox none`,
+    );
+  }
+  if (agent.sandbox === 'strict') {
+    throw new FanoutError(
+      'INVALID_INPUT',
+      "--sandbox strict: the stack's sandbox function does not isolate the network of a command: send with --sandbox auto",
+    );
   }
 }
 

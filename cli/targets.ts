@@ -110,6 +110,8 @@ export interface StackFacts {
   readonly queueRetentionDays?: number;
   /** The one Bedrock model the workers may invoke, or 'none'. */
   readonly agentModel?: string;
+  /** 'lambda' when the stack has a sandbox function; 'none' (or absent, a stack older than it) otherwise. */
+  readonly sandbox?: string;
 }
 
 interface StackOutputs {
@@ -167,6 +169,7 @@ export async function readStackOutputs(
     timeoutSeconds: numberOutput(outputs[STACK_OUTPUT.timeoutSeconds]),
     queueRetentionDays: numberOutput(outputs[STACK_OUTPUT.queueRetentionDays]),
     agentModel: outputs[STACK_OUTPUT.agentModel],
+    sandbox: outputs[STACK_OUTPUT.sandbox],
   };
   return {
     queueUrl: outputs[STACK_OUTPUT.queueUrl] as string,

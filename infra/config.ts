@@ -1,4 +1,8 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { DEMO_MODEL, MODEL_ID_PATTERN } from '../shared/agents/model-ids.js';
+
+const ROOT = new URL('../', import.meta.url).pathname;
 
 /** The stack's settings: each from CDK context (`-c key=value` or cdk.json), validated once. */
 export interface FanoutSettings {
@@ -35,9 +39,15 @@ export interface FanoutSettings {
   readonly githubTokenSecret?: string;
   /** ARN of the customer managed KMS key that encrypts that secret, if it is not AWS managed. */
   readonly githubTokenKmsKeyArn?: string;
+  /** Where the llm agent's commands run: nowhere, or a sandbox function (README, "The sandbox on AWS"). @default none */
+  readonly sandbox: 'none' | 'lambda';
+  /** The sandbox function's memory (its CPU follows). @default 2048 */
+  readonly sandboxMemoryMb: number;
+  /** A Dockerfile, relative to the project's root, to build the sandbox function from (needs Docker at deploy). */
+  readonly sandboxImage?: string;
 }
 
-export const DEFAULTS: Omit<FanoutSettings, 'alarmEmail' | 'githubTokenKmsKeyArn'> = {
+export const DEFAULTS: Omit<FanoutSettings, 'alarmEmail' | 'githubTokenKmsKeyArn' | 'sandboxImage'> = {
   workers: 5,
   budgetUsd: 50,
   timeoutSeconds: 900,
@@ -48,6 +58,8 @@ export const DEFAULTS: Omit<FanoutSettings, 'alarmEmail' | 'githubTokenKmsKeyArn
   reserveConcurrency: false,
   spendAlarmPercent: 80,
   oldestMessageAlarmMinutes: 60,
+  sandbox: 'none',
+  sandboxMemoryMb: 2048,
 };
 
 export class SettingsError extends Error {
@@ -106,7 +118,18 @@ export function readSettings(lookup: Lookup): FanoutSettings {
     reserveConcurrency: bool('reserveConcurrency'),
     spendAlarmPercent: integer('spendAlarmPercent', 1, 100),
     oldestMessageAlarmMinutes: integer('oldestMessageAlarmMinutes', 1, 20_160),
+    sandbox: sandboxSetting(lookup('sandbox'), problems),
+    sandboxMemoryMb: integer('sandboxMemoryMb', 512, 10_240),
   };
+  const image = lookup('sandboxImage');
+  if (image !== undefined) {
+    if (settings.sandbox !== 'lambda')
+      problems.push("sandboxImage needs sandbox=lambda: the image is the sandbox function's");
+    else if (!existsSync(join(ROOT, String(image))))
+      problems.push(
+        `sandboxImage must be a Dockerfile of this project (relative to its root), e.g. infra/sandbox-image/Dockerfile; ${JSON.stringify(image)} does not exist`,
+      );
+  }
   const email = lookup('alarmEmail');
   if (email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(email))) {
     problems.push(`alarmEmail must be an email address, not ${JSON.stringify(email)}`);
@@ -153,7 +176,14 @@ export function readSettings(lookup: Lookup): FanoutSettings {
     ...(publish === undefined ? {} : { publish: String(publish) as 'none' | 'comment' | 'pr' }),
     ...(secret === undefined ? {} : { githubTokenSecret: String(secret) }),
     ...(kmsKey === undefined ? {} : { githubTokenKmsKeyArn: String(kmsKey) }),
+    ...(image === undefined ? {} : { sandboxImage: String(image) }),
   };
+}
+
+function sandboxSetting(raw: unknown, problems: string[]): FanoutSettings['sandbox'] {
+  if (raw === undefined || raw === 'none' || raw === 'lambda') return raw ?? DEFAULTS.sandbox;
+  problems.push(`sandbox must be none or lambda, not ${JSON.stringify(raw)}`);
+  return DEFAULTS.sandbox;
 }
 
 /** Queue visibility covers the function timeout six times over, as AWS advises (pitfall 3). */

@@ -4,6 +4,7 @@ import { STACK_OUTPUT } from '../shared/contracts/stack-outputs.js';
 import { type FanoutSettings, visibilityTimeoutSeconds } from './config.js';
 import { JOB_RETENTION_DAYS, JobQueue } from './constructs/job-queue.js';
 import { Observability } from './constructs/observability.js';
+import { SandboxFunction } from './constructs/sandbox-function.js';
 import { StateTable } from './constructs/state-table.js';
 import { Workers } from './constructs/workers.js';
 import { WorkspaceBucket } from './constructs/workspace-bucket.js';
@@ -19,6 +20,7 @@ export class FanoutStack extends Stack {
   readonly workspaces: WorkspaceBucket;
   readonly workers: Workers;
   readonly observability: Observability;
+  readonly sandbox: SandboxFunction | undefined;
 
   constructor(scope: Construct, id: string, props: FanoutStackProps) {
     super(scope, id, props);
@@ -29,6 +31,13 @@ export class FanoutStack extends Stack {
     });
     this.state = new StateTable(this, 'State');
     this.workspaces = new WorkspaceBucket(this, 'Workspaces', { retentionDays: s.workspaceRetentionDays });
+    this.sandbox =
+      s.sandbox === 'lambda'
+        ? new SandboxFunction(this, 'SandboxFunction', {
+            memoryMb: s.sandboxMemoryMb,
+            ...(s.sandboxImage ? { image: s.sandboxImage } : {}),
+          })
+        : undefined;
     this.workers = new Workers(this, 'Workers', {
       queue: this.jobs.queue,
       deadLetterQueue: this.jobs.deadLetterQueue,
@@ -47,6 +56,9 @@ export class FanoutStack extends Stack {
       ...(s.githubTokenKmsKeyArn ? { githubTokenKmsKeyArn: s.githubTokenKmsKeyArn } : {}),
       retentionDays: s.workspaceRetentionDays,
       metricsStack: this.stackName,
+      ...(this.sandbox
+        ? { sandbox: { function: this.sandbox.function, microsPerSecond: this.sandbox.microsPerSecond } }
+        : {}),
     });
     this.observability = new Observability(this, 'Observability', {
       queue: this.jobs.queue,
@@ -72,6 +84,8 @@ export class FanoutStack extends Stack {
     new CfnOutput(this, STACK_OUTPUT.queueRetentionDays, { value: String(JOB_RETENTION_DAYS) });
     // `fanout send` refuses a run whose model the workers may not invoke.
     new CfnOutput(this, STACK_OUTPUT.agentModel, { value: s.agentModel ?? 'none' });
+    // `fanout send --sandbox` refuses a stack without a sandbox function.
+    new CfnOutput(this, STACK_OUTPUT.sandbox, { value: s.sandbox });
     new CfnOutput(this, STACK_OUTPUT.dashboardName, { value: this.observability.dashboard.dashboardName });
   }
 }

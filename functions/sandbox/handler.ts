@@ -5,4 +5,8 @@
  */
 import { runSandboxInvocation } from '../../shared/adapters/sandbox-function.js';
 
-export const handler = (event: unknown) => runSandboxInvocation(event, { scratch: '/tmp' });
+// /tmp, emptied before and after each command. Set otherwise only where the function's code
+// runs outside Lambda (the tests), where /tmp is not its own.
+const scratch = process.env.FANOUT_SANDBOX_SCRATCH ?? '/tmp';
+
+export const handler = (event: unknown) => runSandboxInvocation(event, { scratch });

@@ -2,7 +2,7 @@ import { type CfnResource, type Duration, Size, Stack, Validations } from 'aws-c
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { Architecture, LoggingFormat, RecursiveLoop, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type IFunction, LoggingFormat, RecursiveLoop, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -50,6 +50,8 @@ export interface WorkersProps {
   readonly retentionDays?: number;
   /** Names the stack in the metrics' dimensions, so two stacks in one account keep their alarms apart. */
   readonly metricsStack?: string;
+  /** The sandbox function: the worker may invoke it and no other function. @default none */
+  readonly sandbox?: { readonly function: IFunction; readonly microsPerSecond: number };
 }
 
 /** The worker function and the SQS event source that feeds it. */
@@ -130,6 +132,18 @@ export class Workers extends Construct {
         JSON.stringify({ kind: 'llm', model: props.agentModel, publish: props.publish ?? 'none' }),
       );
       if (props.agentModel !== DEMO_MODEL) this.grantModel(props.agentModel);
+    }
+    if (props.sandbox) {
+      // Invoke on this one function: not grantInvoke, whose second resource (`<arn>:*`, its
+      // versions and aliases) the worker never calls.
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['lambda:InvokeFunction'],
+          resources: [props.sandbox.function.functionArn],
+        }),
+      );
+      this.function.addEnvironment(WORKER_ENV.sandboxFunction, props.sandbox.function.functionName);
+      this.function.addEnvironment(WORKER_ENV.sandboxMicrosPerSecond, String(props.sandbox.microsPerSecond));
     }
     if (props.githubTokenSecret) {
       // GetSecretValue only (grantRead adds DescribeSecret, which the worker never calls); a

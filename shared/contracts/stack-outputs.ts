@@ -17,4 +17,6 @@ export const STACK_OUTPUT = {
   /** The one Bedrock model the workers may invoke, or 'none'. */
   agentModel: 'AgentModel',
   dashboardName: 'DashboardName',
+  /** Where the llm agent's commands may run: 'lambda' (a sandbox function) or 'none'. */
+  sandbox: 'Sandbox',
 } as const;

@@ -473,3 +473,104 @@ describe('the llm agent on AWS', () => {
     );
   });
 });
+
+describe('the sandbox function (-c sandbox=lambda)', () => {
+  type Resources = Record<string, { Properties: Record<string, unknown> }>;
+  const sandboxed = () => synthStack({ agentModel: 'scripted:demo', sandbox: 'lambda' });
+  const roleOf = (fn: { Properties: Record<string, unknown> }) =>
+    JSON.stringify(fn.Properties.Role).match(/"(\w+Role\w*)"/)?.[1] as string;
+  const functions = (t: Template) => t.findResources('AWS::Lambda::Function') as Resources;
+  const policiesOf = (t: Template, roleId: string) =>
+    Object.values(t.findResources('AWS::IAM::Policy') as Resources).filter((p) =>
+      JSON.stringify(p.Properties.Roles).includes(roleId),
+    );
+
+  it('is not there by default, and the stack says so', () => {
+    expect(Object.keys(functions(template)).filter((id) => id.startsWith('SandboxFunction'))).toEqual([]);
+    template.hasOutput('Sandbox', { Value: 'none' });
+  });
+
+  it('has a role that may write its own logs and nothing else, and an environment with nothing in it', () => {
+    const { template: t } = sandboxed();
+    const [id, fn] = Object.entries(functions(t)).find(([key]) => key.startsWith('SandboxFunction')) ?? [];
+    expect(id).toBeDefined();
+    // No variable at all: no secret, no table, bucket or queue name.
+    expect(fn?.Properties.Environment).toBeUndefined();
+    expect(fn?.Properties).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Timeout: 900,
+      MemorySize: 2048,
+    });
+    const roleId = roleOf(fn as never);
+    const role = t.findResources('AWS::IAM::Role')[roleId] as { Properties: Record<string, unknown> };
+    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    expect(role.Properties.Policies).toBeUndefined();
+    const granted = policiesOf(t, roleId).flatMap(
+      (p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement,
+    );
+    expect(granted).toHaveLength(1);
+    expect(granted[0]?.Action).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    // Its own log group only.
+    const logGroupId = JSON.stringify(fn?.Properties.LoggingConfig).match(/"(\w*Logs\w*)"/)?.[1] as string;
+    expect(JSON.stringify(granted[0]?.Resource)).toContain(logGroupId);
+    expect(logGroupId).toMatch(/^SandboxFunction/);
+  });
+
+  it('may be invoked by the worker, which may invoke it and no other function; the worker knows its name and price', () => {
+    const { template: t } = sandboxed();
+    const sandboxId = Object.keys(functions(t)).find((key) => key.startsWith('SandboxFunction')) as string;
+    const invoke = statements(t).filter((s) => JSON.stringify(s.Action).includes('lambda:'));
+    expect(invoke).toEqual([
+      { Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': [sandboxId, 'Arn'] } },
+    ]);
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          FANOUT_SANDBOX_FUNCTION: { Ref: sandboxId },
+          // 2 GB at the Arm price of a GB-second, 13.3334 micro-USD: 27 a second.
+          FANOUT_SANDBOX_MICROS_PER_SECOND: '27',
+        }),
+      },
+    });
+    t.hasOutput('Sandbox', { Value: 'lambda' });
+  });
+
+  it('passes cdk-nag with nothing acknowledged beyond the stack without it', () => {
+    const { app, stack } = sandboxed();
+    const report = new AwsSolutionsChecks(app).validateScope(stack);
+    expect(report.violations.map((v) => v.ruleName)).toEqual([]);
+    const acknowledged = stack.node
+      .findAll()
+      .flatMap((c) => c.node.metadata)
+      .filter((m) => m.type === 'aws:cdk:acknowledged-rules');
+    expect(acknowledged).toHaveLength(3);
+  });
+
+  it('builds from a Dockerfile with -c sandboxImage (an image asset: Docker builds it at deploy), and refuses a bad one', () => {
+    const { template: t } = synthStack({
+      sandbox: 'lambda',
+      sandboxImage: 'infra/sandbox-image/Dockerfile',
+      sandboxMemoryMb: '4096',
+    });
+    const fn = Object.entries(functions(t)).find(([key]) => key.startsWith('SandboxFunction'))?.[1];
+    expect(fn?.Properties).toMatchObject({
+      PackageType: 'Image',
+      Architectures: ['x86_64'],
+      MemorySize: 4096,
+    });
+    expect(JSON.stringify(fn?.Properties.Code)).toContain('ImageUri');
+    expect(fn?.Properties.Environment).toBeUndefined();
+    // 4 GB at the x86 price of a GB-second, 16.6667 micro-USD: 67 a second.
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ FANOUT_SANDBOX_MICROS_PER_SECOND: '67' }) },
+    });
+    expect(() => synthStack({ sandbox: 'docker' })).toThrow(/sandbox must be none or lambda/);
+    expect(() => synthStack({ sandboxImage: 'infra/sandbox-image/Dockerfile' })).toThrow(
+      /needs sandbox=lambda/,
+    );
+    expect(() => synthStack({ sandbox: 'lambda', sandboxImage: 'nowhere/Dockerfile' })).toThrow(
+      /does not exist/,
+    );
+  });
+});

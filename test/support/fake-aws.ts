@@ -1,8 +1,9 @@
 /**
- * Loopback stand-ins for the two AWS services no embedded engine covers: Secrets
- * Manager's GetSecretValue and Bedrock Runtime's Converse. Each answers on the wire
+ * Loopback stand-ins for the AWS services no embedded engine covers: Secrets Manager's
+ * GetSecretValue, Bedrock Runtime's Converse and Lambda's Invoke. Each answers on the wire
  * as the service does, so the real SDK clients (and the bundled worker) talk to them.
  */
+import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage } from 'node:http';
 import { listenOnLoopback } from './loopback.js';
 
@@ -102,4 +103,59 @@ export async function startFakeBedrock(turns: readonly FakeTurn[]) {
     });
   });
   return { ...(await listenOnLoopback(server)), calls };
+}
+
+/**
+ * Lambda's Invoke (RequestResponse) for one function: each invocation runs the function's
+ * bundle in a child Node process with nothing in its environment but PATH (its template
+ * sets none), and a scratch folder of its own standing in for /tmp, kept between
+ * invocations as a reused execution environment keeps /tmp. A handler that throws is
+ * answered as Lambda answers it: 200 with X-Amz-Function-Error and the error as the payload.
+ */
+export async function startFakeLambda(functions: Record<string, { bundle: string; scratch: string }>) {
+  const invocations: { functionName: string; payload: unknown }[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(req.url?.split('?')[0] ?? '');
+      const fn = match ? functions[decodeURIComponent(match[1] as string)] : undefined;
+      if (!match || !fn) {
+        res.writeHead(404, {
+          'content-type': 'application/json',
+          'x-amzn-errortype': 'ResourceNotFoundException',
+        });
+        res.end(JSON.stringify({ message: `Function not found: ${req.url}` }));
+        return;
+      }
+      const payload = Buffer.concat(chunks).toString('utf8');
+      invocations.push({
+        functionName: decodeURIComponent(match[1] as string),
+        payload: JSON.parse(payload),
+      });
+      const runner = `const { handler } = await import(${JSON.stringify(fn.bundle)});
+        try { process.stdout.write('RESULT ' + JSON.stringify(await handler(JSON.parse(process.argv[1])))); }
+        catch (error) { process.stdout.write('ERROR ' + JSON.stringify({ errorType: error.name, errorMessage: error.message })); }`;
+      execFile(
+        process.execPath,
+        ['--input-type=module', '-e', runner, payload],
+        { env: { PATH: process.env.PATH, FANOUT_SANDBOX_SCRATCH: fn.scratch }, maxBuffer: 64 * 1024 * 1024 },
+        (error, stdout) => {
+          const out = String(stdout);
+          if (error && !out) {
+            res.writeHead(200, { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled' });
+            res.end(JSON.stringify({ errorType: 'Runtime.ExitError', errorMessage: String(error) }));
+            return;
+          }
+          const failed = out.startsWith('ERROR ');
+          res.writeHead(200, {
+            'content-type': 'application/json',
+            ...(failed ? { 'x-amz-function-error': 'Unhandled' } : {}),
+          });
+          res.end(out.slice(failed ? 'ERROR '.length : 'RESULT '.length));
+        },
+      );
+    });
+  });
+  return { ...(await listenOnLoopback(server)), invocations };
 }

@@ -21,7 +21,7 @@ import {
   startSqs,
 } from './aws-engines.js';
 import { type StateFixture, startState } from './engines.js';
-import { type FakeTurn, startFakeBedrock, startFakeSecrets } from './fake-aws.js';
+import { type FakeTurn, startFakeBedrock, startFakeLambda, startFakeSecrets } from './fake-aws.js';
 import { type Caller, type Gate, IamWorld, startGate } from './iam-gate.js';
 import { synthStack } from './synth.js';
 import { ACCOUNT, type PhysicalNames, TemplateResolver } from './template-policies.js';
@@ -39,6 +39,7 @@ const names: PhysicalNames = (id, type) => {
   }
   if (type === 'AWS::S3::Bucket') return /AccessLogs/.test(id) ? 'fanout-access-logs' : BUCKET;
   if (type === 'AWS::IAM::Role' && /WorkersRole/.test(id)) return 'fanout-worker';
+  if (type === 'AWS::Lambda::Function' && /^SandboxFunction/.test(id)) return 'fanout-sandbox';
   return undefined;
 };
 
@@ -53,7 +54,9 @@ export interface GatedAws {
   readonly secretReads: string[];
   readonly bedrockCalls: { modelId: string; messages: unknown[] }[];
   /** The gated endpoints, by service. */
-  readonly endpoints: Record<'dynamodb' | 's3' | 'sqs' | 'secretsmanager' | 'bedrock', string>;
+  readonly endpoints: Record<'dynamodb' | 's3' | 'sqs' | 'secretsmanager' | 'bedrock' | 'lambda', string>;
+  /** What the sandbox function was invoked with. */
+  readonly sandboxInvocations: { functionName: string; payload: unknown }[];
   /** The worker's environment as the template sets it, pointed at the gates. */
   readonly env: NodeJS.ProcessEnv;
   /** Who calls through the gates now: the worker, or another caller (the operator). */
@@ -86,16 +89,28 @@ export async function startGatedAws(options: {
   const json = template.toJSON() as {
     Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
   };
-  const [fnId, fn] = Object.entries(json.Resources).find(
-    ([, r]) => r.Type === 'AWS::Lambda::Function',
-  ) as unknown as [
-    string,
-    { Properties: { Code: { S3Key: string }; Environment: { Variables: Record<string, unknown> } } },
-  ];
-  const bundle = join(
-    assembly.directory,
-    `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`,
-    'index.mjs',
+  type FunctionResource = {
+    Properties: { Code: { S3Key: string }; Environment: { Variables: Record<string, unknown> } };
+  };
+  const functionNamed = (pattern: RegExp) =>
+    Object.entries(json.Resources).find(
+      ([id, r]) => r.Type === 'AWS::Lambda::Function' && pattern.test(id),
+    ) as unknown as [string, FunctionResource] | undefined;
+  const bundleOf = (resource: FunctionResource) =>
+    join(assembly.directory, `asset.${resource.Properties.Code.S3Key.replace(/\.zip$/, '')}`, 'index.mjs');
+  const [fnId, fn] = functionNamed(/^Workers/) as [string, FunctionResource];
+  const bundle = bundleOf(fn);
+  // The sandbox function (-c sandbox=lambda): its own bundle, invoked through the gate.
+  const sandboxFn = functionNamed(/^SandboxFunction/);
+  const lambda = await startFakeLambda(
+    sandboxFn
+      ? {
+          'fanout-sandbox': {
+            bundle: bundleOf(sandboxFn[1]),
+            scratch: await mkdtemp(join(tmpdir(), 'fanout-sandbox-fn-')),
+          },
+        }
+      : {},
   );
 
   const policies = new TemplateResolver(json, names);
@@ -118,6 +133,7 @@ export async function startGatedAws(options: {
     sqs: await gate('sqs', sqs.endpoint),
     secretsmanager: await gate('secretsmanager', fakeSecrets.endpoint),
     bedrock: await gate('bedrock', bedrock.endpoint),
+    lambda: await gate('lambda', lambda.endpoint),
   };
   const resolver = new TemplateResolver(json, names, { sqs: endpoints.sqs });
   const templateEnv = resolver.resolve(fn.Properties.Environment.Variables) as Record<string, string>;
@@ -131,6 +147,7 @@ export async function startGatedAws(options: {
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.secretsmanager,
     AWS_ENDPOINT_URL_BEDROCK_RUNTIME: endpoints.bedrock,
+    AWS_ENDPOINT_URL_LAMBDA: endpoints.lambda,
     AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
     AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -151,6 +168,7 @@ export async function startGatedAws(options: {
     secrets,
     secretReads: fakeSecrets.reads,
     bedrockCalls: bedrock.calls,
+    sandboxInvocations: lambda.invocations,
     endpoints,
     env,
     callAs: (next) => {
@@ -182,7 +200,14 @@ export async function startGatedAws(options: {
     receive: (count) => receiveAll(sqs, count),
     async close() {
       await Promise.all(gates.map((g) => g.close()));
-      await Promise.all([dynamo.close(), s3.close(), sqs.close(), fakeSecrets.close(), bedrock.close()]);
+      await Promise.all([
+        dynamo.close(),
+        s3.close(),
+        sqs.close(),
+        fakeSecrets.close(),
+        bedrock.close(),
+        lambda.close(),
+      ]);
     },
   };
 }

@@ -13,6 +13,8 @@
  * - Converse is bedrock:InvokeModel; through an inference profile it needs the profile
  *   and the foundation model in every Region the profile may route to.
  * - Requests travel over TLS on AWS (aws:SecureTransport is true).
+ * - A presigned S3 URL is authorized as its signer, whoever sends it.
+ * - Invoke is lambda:InvokeFunction on the function's unqualified ARN.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { runSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
@@ -20,7 +22,7 @@ import { parseModelId } from '../../shared/agents/model-ids.js';
 import { listenOnLoopback } from './loopback.js';
 import { ACCOUNT, type PolicyDocument, REGION } from './template-policies.js';
 
-export type GatedService = 'dynamodb' | 'sqs' | 's3' | 'secretsmanager' | 'bedrock';
+export type GatedService = 'dynamodb' | 'sqs' | 's3' | 'secretsmanager' | 'bedrock' | 'lambda';
 
 /** Who calls: a role's (or an operator's) identity policies. */
 export interface Caller {
@@ -165,6 +167,13 @@ function requestsFor(
         })),
       ];
     }
+    case 'lambda': {
+      const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(url.pathname);
+      const name = decodeURIComponent(match?.[1] ?? 'unknown');
+      return [
+        { action: 'lambda:InvokeFunction', resource: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}` },
+      ];
+    }
     case 's3': {
       // Path style: /bucket/key
       const [, bucket = '', ...rest] = url.pathname.split('/');
@@ -210,6 +219,7 @@ function denial(service: GatedService, request: AuthorizationRequest, caller: Ca
         body: JSON.stringify({ __type: 'com.amazonaws.sqs#AccessDenied', message }),
       };
     case 'bedrock':
+    case 'lambda':
       return {
         status: 403,
         headers: { 'content-type': 'application/json', 'x-amzn-errortype': 'AccessDeniedException' },

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { checkSandboxAllowed } from '../../cli/send-command.js';
 import { sandboxFor } from '../../shared/agents/llm-wiring.js';
 import type { Sandbox, SandboxIsolation } from '../../shared/ports/sandbox.js';
 
@@ -50,5 +51,33 @@ describe('--sandbox none|auto|strict', () => {
     ).rejects.toMatchObject({ code: 'SANDBOX_FAILED', message: expect.stringMatching(/use --sandbox auto/) });
     await (sandboxFor('auto', { sandbox: () => remote.sandbox }) as Sandbox).open(owner);
     expect(remote.opened).toHaveLength(1);
+  });
+});
+
+describe('fanout send --sandbox to a stack', () => {
+  const llm = (sandbox?: 'auto' | 'strict') => ({
+    kind: 'llm' as const,
+    model: 'scripted:demo',
+    maxSteps: 10,
+    maxOutputTokens: 100,
+    maxCostPerJobMicros: 1000,
+    publish: 'none' as const,
+    ...(sandbox ? { sandbox } : {}),
+  });
+
+  it('is refused by a stack without a sandbox function (or one older than it), saying how to deploy one', () => {
+    for (const stack of [{ sandbox: 'none' }, {}]) {
+      expect(() => checkSandboxAllowed(llm('auto'), stack)).toThrow(
+        /no sandbox function: deploy it with -c sandbox=lambda/,
+      );
+    }
+    expect(() => checkSandboxAllowed(llm(), { sandbox: 'none' })).not.toThrow();
+  });
+
+  it('goes to a stack with one; strict is refused there, its network not being isolated', () => {
+    expect(() => checkSandboxAllowed(llm('auto'), { sandbox: 'lambda' })).not.toThrow();
+    expect(() => checkSandboxAllowed(llm('strict'), { sandbox: 'lambda' })).toThrow(
+      /send with --sandbox auto/,
+    );
   });
 });
