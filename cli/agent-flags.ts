@@ -44,14 +44,17 @@ export const AGENT_HELP = `The agent:
                          from branch fanout/issue-N); needs GITHUB_TOKEN with write access
   --sandbox MODE         llm: none (default: the agent runs nothing), auto (run_command in a
                          sandbox with what isolation this machine gives, named at start) or
-                         strict (only where the network is isolated); local runs only so far
+                         strict (only where the network is isolated); default none, auto
+                         for --model scripted:demo with fanout run. To a stack: auto, if
+                         it was deployed with -c sandbox=lambda
   --publish-unverified   llm with a sandbox: publish patches the tests did not verify too,
                          labelled so (by default only verified ones are; rejected ones
                          never; without a sandbox, all)
   --max-revisions N      llm with a sandbox: times the implementer may revise a change the
                          reviewer sent back (default ${LLM_DEFAULTS.maxRevisions}; 0: one review, no revision)
   --sandbox-usd-per-hour USD  llm with a sandbox: what its compute costs, reserved and settled
-                         in the run's budget like the model's tokens (default 0)
+                         in the run's budget like the model's tokens (default 0 locally;
+                         on a stack, its sandbox function's GB-second price)
   --test-command CMD     llm with a sandbox: the repository's tests, run before the change and
                          after it (default: from package.json, pyproject.toml, Makefile,
                          go.mod or Cargo.toml)

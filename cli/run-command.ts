@@ -3,6 +3,7 @@ import { freemem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { readIssuesFile } from '../shared/adapters/issues-file.js';
 import { ProcessSandbox, refuseUnisolated } from '../shared/adapters/process-sandbox.js';
+import { DEMO_MODEL } from '../shared/agents/model-ids.js';
 import { BUNDLED_PRICES, priceOf } from '../shared/agents/pricing.js';
 import { type AgentConfig, DEFAULT_AGENT } from '../shared/domain/agent-settings.js';
 import { FanoutError } from '../shared/domain/errors.js';
@@ -82,8 +83,14 @@ export async function runCommand(args: string[]): Promise<number> {
     issues = mockIssues(integer(values['mock-issues'], '--mock-issues', 0, 1, 100_000));
   if (values['issues-file'] !== undefined) issues = await readIssuesFile(values['issues-file']);
 
-  // Agent flags set a new run's agent; on a resumed run they replace its agent.
-  const agent = agentFromFlags(values);
+  // Agent flags set a new run's agent; on a resumed run they replace its agent. The offline
+  // demo runs its known commands (the demo repository's tests) in the sandbox unless told not
+  // to: it shows the whole workflow. A real model's run runs nothing unless --sandbox says so.
+  const flagged = agentFromFlags(values);
+  const agent =
+    flagged?.kind === 'llm' && flagged.model === DEMO_MODEL && values.sandbox === undefined
+      ? { ...flagged, sandbox: 'auto' as const }
+      : flagged;
   const stateDir = values['state-dir'] ?? '.fanout';
   if (issues.length === 0 && !hasRunToResume(stateDir, values['run-id'])) {
     // Nothing to start and nothing to resume: say so, and create nothing.

@@ -2,6 +2,7 @@ import { createTwoFilesPatch } from 'diff';
 import { LLM_DEFAULTS, type Price } from '../domain/agent-settings.js';
 import { FanoutError } from '../domain/errors.js';
 import { type JobMessage, jobPrefix } from '../domain/job.js';
+import { formatMs } from '../domain/units.js';
 import type { Agent, AgentContext, AgentResult, Verdict } from '../ports/agent.js';
 import type { ChatMessage, ContentBlock, Model, ModelRequest, ModelResponse } from '../ports/model.js';
 import type { Sandbox } from '../ports/sandbox.js';
@@ -83,6 +84,8 @@ interface Checkpoint {
   reviews?: Review[];
   /** How many times the implementer revised the change at the reviewer's request. */
   revisions?: number;
+  /** What the job used: model calls of every role and their tokens, the sandbox's billed time. */
+  usage?: { calls: number; inputTokens: number; outputTokens: number; sandboxMs: number };
 }
 
 const SYSTEM = [
@@ -143,15 +146,22 @@ export function llmAgent(options: LlmAgentOptions): Agent {
       const tools: ToolState = { originals: state.originals };
       const save = () => workspace.write(CHECKPOINT, JSON.stringify(state));
       const rate = options.sandboxMicrosPerSecond ?? 0;
+      state.usage ??= { calls: 0, inputTokens: 0, outputTokens: 0, sandboxMs: 0 };
+      const usage = state.usage;
+      const timed = async (run: () => ReturnType<Parameters<Meter>[1]>) => {
+        const result = await run();
+        usage.sandboxMs += result.billedMs ?? result.durationMs;
+        return result;
+      };
       const meter: Meter = async (timeLimitMs, run) => {
-        if (rate === 0) return run();
+        if (rate === 0) return timed(run);
         // The command's time and an allowance for moving its files (a sandbox function's).
         const reservation = await context.spend.reserve(
           Math.ceil((rate * (timeLimitMs + TRANSFER_ALLOWANCE_MS)) / 1000),
         );
         let charged = reservation.amountMicros;
         try {
-          const result = await run();
+          const result = await timed(run);
           const billedMs = result.billedMs ?? result.durationMs;
           charged = Math.min(reservation.amountMicros, Math.ceil((rate * billedMs) / 1000));
           return result;
@@ -201,6 +211,9 @@ export function llmAgent(options: LlmAgentOptions): Agent {
         const cost = costMicros(options.price, response.usage);
         await reservation.settle(cost);
         state.spentMicros += cost;
+        usage.calls++;
+        usage.inputTokens += response.usage.inputTokens;
+        usage.outputTokens += response.usage.outputTokens;
         return response;
       };
       const runTests = async (command: string): Promise<TestRun> => {
@@ -418,7 +431,10 @@ function verificationLine(verdict: Verdict, state: Checkpoint): string {
   const review = last
     ? `${last.decision === 'approve' ? 'approved' : 'changes requested'}${revisions > 0 ? ` after ${revisions} revision${revisions === 1 ? '' : 's'}` : ''}`
     : 'not reviewed';
-  return `${verdict}: ${tests}; ${review}`;
+  const used = state.usage
+    ? `; ${state.usage.calls} model calls (${state.usage.inputTokens.toLocaleString('en-US')} tokens in, ${state.usage.outputTokens.toLocaleString('en-US')} out), sandbox ${formatMs(state.usage.sandboxMs)}`
+    : '';
+  return `${verdict}: ${tests}; ${review}${used}`;
 }
 
 const toolResult = (

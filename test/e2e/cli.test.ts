@@ -104,7 +104,7 @@ describe('fanout command line', () => {
     expect(result.stdout).toMatch(/efficiency \d+\.\d% of the ideal makespan/);
   });
 
-  it('runs the llm agent offline on the scripted demo model, with its cost per job', () => {
+  it('runs the llm agent offline on the scripted demo model, with its cost per job (--sandbox none: it runs nothing)', () => {
     const stateDir = join(dir, 'llm');
     const result = fanout(
       'run',
@@ -112,6 +112,8 @@ describe('fanout command line', () => {
       'llm',
       '--model',
       'scripted:demo',
+      '--sandbox',
+      'none',
       '--mock-issues',
       '2',
       '--workers',
@@ -130,7 +132,7 @@ describe('fanout command line', () => {
     expect(patch).toContain("+export const greet = (name: string) => 'Hello, ' + name;");
   });
 
-  it("with --sandbox auto, names the isolation, runs the demo repository's failing test before and after, and ends each job verified", () => {
+  it("by default the demo runs in the sandbox (auto): names the isolation, runs the demo repository's failing test before and after, and ends each job verified", () => {
     const stateDir = join(dir, 'llm-sandbox');
     const result = fanout(
       'run',
@@ -138,8 +140,6 @@ describe('fanout command line', () => {
       'llm',
       '--model',
       'scripted:demo',
-      '--sandbox',
-      'auto',
       '--mock-issues',
       '2',
       '--workers',
@@ -151,9 +151,9 @@ describe('fanout command line', () => {
     expect(result.stdout).toMatch(/^Sandbox \(--sandbox auto\): (full|network|no) isolation/m);
     expect(result.stdout).toMatch(/mock\/backlog#1 +DONE \(verified\)/);
     expect(result.stdout).toMatch(/mock\/backlog#2 +DONE \(verified\)/);
-    // The report carries each job's test summary and review.
-    expect(result.stdout).toContain(
-      'mock/backlog#1  verified: npm test: exit 1 before, exit 0 after; approved',
+    // The report carries each job's test summary, review, tokens and sandbox time.
+    expect(result.stdout).toMatch(
+      /mock\/backlog#1 {2}verified: npm test: exit 1 before, exit 0 after; approved; 6 model calls \([\d,]+ tokens in, [\d,]+ out\), sandbox [\d.]+m?s/,
     );
     const run = JSON.parse(readFileSync(join(stateDir, 'current-run.json'), 'utf8')).runId;
     const verification = JSON.parse(

@@ -430,7 +430,9 @@ describe('the llm agent with a sandbox', () => {
           status: 'DONE',
           verdict: c.verdict,
           costMicros: 6 * CALL,
-          verification: `${c.verdict}: sh test.sh: exit 1 before, exit 0 after; ${c.verdict === 'verified' ? 'approved' : 'changes requested'} after 1 revision`,
+          verification: expect.stringMatching(
+            `^${c.verdict}: sh test.sh: exit 1 before, exit 0 after; ${c.verdict === 'verified' ? 'approved' : 'changes requested'} after 1 revision; 6 model calls \\(6,000 tokens in, 600 out\\), sandbox \\d+ms$`,
+          ),
         });
         expect(model.calls).toHaveLength(6);
         // The implementer's third call carried the reviewer's reasons after its own finish.
