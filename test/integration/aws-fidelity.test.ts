@@ -10,19 +10,14 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
-import {
-  DeleteMessageCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-} from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3WorkspaceStore } from '../../shared/adapters/s3-workspace.js';
 import { SqsJobQueue } from '../../shared/adapters/sqs-queue.js';
 import { type Issue, type JobMessage, queueEntry } from '../../shared/domain/job.js';
 import { UNAVAILABLE_MARKER } from '../support/fake-aws.js';
 import { startFakeGitHub } from '../support/fake-github.js';
-import { BUCKET, type GatedAws, SECRET, startGatedAws } from '../support/gated-aws.js';
+import { BUCKET, demoLlmAgent, type GatedAws, SECRET, startGatedAws } from '../support/gated-aws.js';
 import type { Caller } from '../support/iam-gate.js';
 import { tarball } from '../support/tarball.js';
 import { ACCOUNT, type PolicyDocument } from '../support/template-policies.js';
@@ -51,18 +46,7 @@ const issue = (repo: string, number: number, body = ''): Issue => ({
   labels: [],
 });
 
-async function send(messages: Partial<JobMessage>[]) {
-  await aws.sqs.client.send(
-    new SendMessageBatchCommand({
-      QueueUrl: aws.sqs.queueUrl,
-      Entries: messages.map((m, i) => ({
-        Id: String(i),
-        MessageBody:
-          typeof m === 'string' ? m : JSON.stringify({ v: 1, runId: RUN, sentAt: Date.now(), ...m }),
-      })),
-    }),
-  );
-}
+const send = (messages: (Partial<JobMessage> | string)[]) => aws.send(RUN, messages);
 
 /** Receives `count` messages, invokes the bundle on them, and deletes what it acknowledged (the event source's part). */
 async function deliver(count: number, options: Parameters<GatedAws['invoke']>[1] = {}) {
@@ -122,18 +106,8 @@ describe('the bundled worker behind the IAM gate (the template is the only permi
   it('runs the simulate agent, the scripted llm agent and a poison message in one batch', async () => {
     await send([
       { issue: issue('acme/api', 101), agent: simulate(10) },
-      {
-        issue: issue('mock/backlog', 1),
-        agent: {
-          kind: 'llm',
-          model: 'scripted:demo',
-          maxSteps: 10,
-          maxOutputTokens: 1000,
-          maxCostPerJobMicros: 1_000_000,
-          publish: 'none',
-        },
-      },
-      '{"not": "a job"' as never,
+      { issue: issue('mock/backlog', 1), agent: demoLlmAgent() },
+      '{"not": "a job"',
     ]);
     // Lambda reuses /tmp: what an earlier job left there must be gone before this one runs.
     const scratchDir = await mkdtemp(join(tmpdir(), 'fanout-lambda-tmp-'));

@@ -8,6 +8,7 @@ import { llmAgent } from '../../shared/agents/llm.js';
 import { BUNDLED_PRICES, priceOf } from '../../shared/agents/pricing.js';
 import { sanitizeIssueText } from '../../shared/agents/sanitize.js';
 import type { Issue } from '../../shared/domain/job.js';
+import type { Model } from '../../shared/ports/model.js';
 import { harness } from '../scenarios/harness.js';
 
 const price = priceOf(BUNDLED_PRICES, 'scripted:demo');
@@ -51,6 +52,15 @@ const converseAnswer = (toolUseId: string, name: string, input: Record<string, u
   stopReason: 'tool_use' as const,
   usage: { inputTokens: 1000, outputTokens: 100, totalTokens: 1100 },
   metrics: { latencyMs: 1 },
+});
+
+/** The model, each of its answers taking 200 ms: a conversation that outlives a short invocation. */
+const slowed = (model: Model): Model => ({
+  ...model,
+  converse: async (...args: Parameters<Model['converse']>) => {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    return model.converse(...args);
+  },
 });
 
 /** Puts the issue's job on the harness's queue. */
@@ -186,13 +196,7 @@ describe('the llm agent, on a scripted model', () => {
         tool('4', 'finish', { summary: 'done' }),
       ]);
       // Each call takes 200 ms; an invocation has 1.5 s and asks for a checkpoint 1 s before its end.
-      const slow = {
-        ...inner,
-        converse: async (...args: Parameters<typeof inner.converse>) => {
-          await new Promise((resolve) => setTimeout(resolve, 200));
-          return inner.converse(...args);
-        },
-      };
+      const slow = slowed(inner);
       const { invocations } = await h.drain({
         workers: 1,
         agent: llmAgent({ model: slow, price }),
@@ -470,13 +474,7 @@ describe('the llm agent with a sandbox', () => {
       await sendIssue(h);
       const inner = revising(['request_changes', 'approve']);
       // Each call takes 200 ms; an invocation has 1.5 s and asks for a checkpoint 1 s before its end.
-      const slow = {
-        ...inner,
-        converse: async (...args: Parameters<typeof inner.converse>) => {
-          await new Promise((resolve) => setTimeout(resolve, 200));
-          return inner.converse(...args);
-        },
-      };
+      const slow = slowed(inner);
       const { invocations } = await h.drain({
         workers: 1,
         agent: llmAgent({ model: slow, price, sandbox: new ProcessSandbox(), testCommand: 'sh test.sh' }),

@@ -5,10 +5,10 @@
  * the job's files only through the presigned URLs, which the gate authorizes as their
  * signer (the worker) and which name objects under the job's prefix only.
  */
-import { DeleteMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxInvocation } from '../../shared/contracts/sandbox-protocol.js';
-import { type GatedAws, startGatedAws } from '../support/gated-aws.js';
+import { demoLlmAgent, type GatedAws, startGatedAws } from '../support/gated-aws.js';
 import { ACCOUNT } from '../support/template-policies.js';
 
 const RUN = 'sandbox-run';
@@ -24,31 +24,12 @@ afterAll(async () => {
 
 describe('the sandbox function behind the IAM gate', () => {
   it("runs a sandboxed job's commands there: verified, nothing denied, the worker invoking that function only", async () => {
-    await aws.sqs.client.send(
-      new SendMessageBatchCommand({
-        QueueUrl: aws.sqs.queueUrl,
-        Entries: [
-          {
-            Id: '0',
-            MessageBody: JSON.stringify({
-              v: 1,
-              runId: RUN,
-              sentAt: Date.now(),
-              issue: { repo: 'mock/backlog', number: 1, title: 'Fix the greeting', body: 'Helo', labels: [] },
-              agent: {
-                kind: 'llm',
-                model: 'scripted:demo',
-                maxSteps: 10,
-                maxOutputTokens: 1000,
-                maxCostPerJobMicros: 1_000_000,
-                publish: 'none',
-                sandbox: 'auto',
-              },
-            }),
-          },
-        ],
-      }),
-    );
+    await aws.send(RUN, [
+      {
+        issue: { repo: 'mock/backlog', number: 1, title: 'Fix the greeting', body: 'Helo', labels: [] },
+        agent: demoLlmAgent({ sandbox: 'auto' }),
+      },
+    ]);
     const messages = await aws.receive(1);
     const { response } = await aws.invoke(messages, { remainingMs: 120_000 });
     expect(response.batchItemFailures).toEqual([]);

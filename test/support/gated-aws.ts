@@ -9,9 +9,10 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Message } from '@aws-sdk/client-sqs';
+import { type Message, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { ensureTable } from '../../shared/adapters/dynamo/index.js';
 import { embeddedDynamoClient } from '../../shared/adapters/embedded-dynamo.js';
+import type { JobMessage } from '../../shared/domain/job.js';
 import {
   lambdaEvent,
   receiveAll,
@@ -29,6 +30,17 @@ import { ACCOUNT, type PhysicalNames, TemplateResolver } from './template-polici
 export const TABLE = 'fanout-state';
 export const BUCKET = 'fanout-workspaces';
 export const SECRET = 'fanout/github-token';
+
+/** The llm agent on the offline demo model, as a message carries it. */
+export const demoLlmAgent = (extra: Record<string, unknown> = {}) => ({
+  kind: 'llm' as const,
+  model: 'scripted:demo',
+  maxSteps: 10,
+  maxOutputTokens: 1000,
+  maxCostPerJobMicros: 1_000_000,
+  publish: 'none' as const,
+  ...extra,
+});
 
 const names: PhysicalNames = (id, type) => {
   if (type.startsWith('AWS::DynamoDB::')) return TABLE;
@@ -66,6 +78,8 @@ export interface GatedAws {
     messages: readonly Message[],
     options?: { remainingMs?: number; requestId?: string; env?: Record<string, string>; scratchDir?: string },
   ): Promise<{ response: { batchItemFailures: { itemIdentifier: string }[] }; stdout: string }>;
+  /** Puts jobs of the run on the job queue, through no gate (a string goes as it is: a poison message). */
+  send(runId: string, messages: readonly (Partial<JobMessage> | string)[]): Promise<void>;
   /** Receives every visible message of the job queue (through no gate: the event source's part). */
   receive(count: number): Promise<Message[]>;
   close(): Promise<void>;
@@ -196,6 +210,18 @@ export async function startGatedAws(options: {
       const line = result.stdout.split('\n').find((l) => l.startsWith('RESPONSE '));
       if (!line) throw new Error(`no response from the bundle:\n${result.stderr}\n${result.stdout}`);
       return { response: JSON.parse(line.slice('RESPONSE '.length)), stdout: result.stdout };
+    },
+    async send(runId, messages) {
+      await sqs.client.send(
+        new SendMessageBatchCommand({
+          QueueUrl: sqs.queueUrl,
+          Entries: messages.map((m, i) => ({
+            Id: String(i),
+            MessageBody:
+              typeof m === 'string' ? m : JSON.stringify({ v: 1, runId, sentAt: Date.now(), ...m }),
+          })),
+        }),
+      );
     },
     receive: (count) => receiveAll(sqs, count),
     async close() {
