@@ -17,6 +17,7 @@ Commands:
   report   one run's jobs and totals, as a table, JSON or CSV
   redrive  put the dead-letter queue's jobs back on the queue
   repair   rebuild the local queue from the state table (after a damaged journal)
+  dashboard  the run in a browser, live: fleet, budget, throughput, jobs, dead letters
   bench    measure speedup, overhead, scale and AWS cost (--quick for a short set)
   help     this help, or a command's: fanout help send (--version: the version)
 
@@ -56,6 +57,10 @@ const commands: Record<string, () => Promise<Command>> = {
   repair: async () => {
     const m = await import('./repair-command.js');
     return { run: (args) => m.repairCommand(args), help: m.REPAIR_HELP };
+  },
+  dashboard: async () => {
+    const m = await import('./dashboard-command.js');
+    return { run: (args) => m.dashboardCommand(args), help: m.DASHBOARD_HELP };
   },
   bench: async () => {
     const m = await import('./bench-command.js');

@@ -23,7 +23,8 @@ const result = await build({
   logLevel: 'warning',
   write: false,
   // dynalite's store is a native addon that finds its prebuilt binaries beside its package.
-  external: ['dynalite', 'classic-level'],
+  // esbuild (a native binary) bundles the dashboard's page when `fanout dashboard` starts.
+  external: ['dynalite', 'classic-level', 'esbuild'],
   // CommonJS dependencies inside an ESM bundle still call require().
   banner: {
     js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
