@@ -59,6 +59,9 @@ export interface JobRow {
   readonly errorMessage?: string;
   readonly verdict?: string;
   readonly attempts: number;
+  /** Invocations of the finishing attempt: more than 1 when it continued from checkpoints. */
+  readonly invocations?: number;
+  readonly model?: string;
   readonly durationMs?: number;
   readonly costMicros: number;
   readonly worker?: string;
@@ -75,6 +78,8 @@ export interface BudgetView {
   /** What the run will have spent when every job is done, at its cost per finished job so far. */
   readonly projectedMicros?: number;
   readonly byRepository: readonly { readonly repo: string; readonly costMicros: number }[];
+  /** By the model (or agent) that finished each job; jobs not finished yet count as "unfinished". */
+  readonly byModel: readonly { readonly model: string; readonly costMicros: number }[];
 }
 
 export interface ThroughputView {
@@ -105,6 +110,8 @@ export function jobRows(jobs: readonly JobRecord[]): JobRow[] {
     ...(job.errorCode ? { errorCode: job.errorCode, errorMessage: job.errorMessage ?? '' } : {}),
     ...(job.verdict ? { verdict: job.verdict } : {}),
     attempts: job.attempts,
+    ...(job.invocations && job.invocations > 1 ? { invocations: job.invocations } : {}),
+    ...(job.model ? { model: job.model } : {}),
     ...(job.durationMs === undefined ? {} : { durationMs: job.durationMs }),
     costMicros: job.costMicros,
     ...(job.worker ? { worker: job.worker } : {}),
@@ -138,6 +145,12 @@ export function budgetView(
     spent.push([job.finishedAt as number, total]);
   }
   const done = jobs.filter((job) => job.status !== 'PENDING' && job.status !== 'RUNNING').length;
+  const byModel = new Map<string, number>();
+  for (const job of jobs) {
+    if (job.costMicros === 0) continue;
+    const model = job.model ?? 'unfinished';
+    byModel.set(model, (byModel.get(model) ?? 0) + job.costMicros);
+  }
   const byRepo = new Map<string, number>();
   for (const job of jobs) {
     const { repo } = parseJobKey(job.jobKey);
@@ -150,6 +163,9 @@ export function budgetView(
     ...(done > 0 ? { projectedMicros: Math.round((run.spentMicros / done) * jobs.length) } : {}),
     byRepository: [...byRepo]
       .map(([repo, costMicros]) => ({ repo, costMicros }))
+      .sort((a, b) => b.costMicros - a.costMicros),
+    byModel: [...byModel]
+      .map(([model, costMicros]) => ({ model, costMicros }))
       .sort((a, b) => b.costMicros - a.costMicros),
   };
 }

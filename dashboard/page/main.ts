@@ -76,6 +76,7 @@ const fleetTip = el('div', { id: 'fleet-tip', role: 'tooltip', hidden: true });
 const budgetChart = el('div', { id: 'budget-chart' });
 const budgetFacts = el('div', { id: 'budget-facts' });
 const throughputChart = el('div', { id: 'throughput-chart' });
+const queueChart = el('div', { id: 'queue-chart' });
 const throughputFacts = el('div', { id: 'throughput-facts' });
 const jobsFilter = el('input', {
   id: 'jobs-filter',
@@ -133,7 +134,7 @@ document
         el(
           'p',
           { class: 'hint' },
-          'One lane per worker; each bar is a job from its start to its end, coloured by outcome. A number on a bar: its attempts.',
+          'One lane per worker; each bar is a job from its start to its end, coloured by outcome. On a bar, ×n: its attempts (each retry and each continuation takes one); ↻n: the invocations it continued over.',
         ),
         el(
           'div',
@@ -155,7 +156,14 @@ document
         budgetChart,
         budgetFacts,
       ),
-      section('throughput', 'Throughput', throughputChart, throughputFacts),
+      section(
+        'throughput',
+        'Throughput',
+        el('p', { class: 'hint' }, 'Jobs finished each minute; below, the queue: waiting and in flight.'),
+        throughputChart,
+        queueChart,
+        throughputFacts,
+      ),
       section(
         'jobs',
         'Jobs',
@@ -335,10 +343,16 @@ function renderBudget(): void {
       b.byRepository.map((r) => [r.repo, usd(r.costMicros)]),
       'Cost by repository',
     ),
+    table(
+      ['Model', 'Cost'],
+      b.byModel.map((m) => [m.model, usd(m.costMicros)]),
+      'Cost by model (the one that finished each job)',
+    ),
   );
 }
 
 let throughputPlot: uPlot | undefined;
+let queuePlot: uPlot | undefined;
 function renderThroughput(): void {
   const view = state.view;
   const tp = view?.throughput;
@@ -368,6 +382,27 @@ function renderThroughput(): void {
       },
       data,
       throughputChart,
+    );
+  // The queue's depths at each of the server's reads since it started.
+  const depths: uPlot.AlignedData = [
+    tp.queue.map(([t]) => t / 1000),
+    tp.queue.map(([, waiting]) => waiting),
+    tp.queue.map(([, , inFlight]) => inFlight),
+  ];
+  if (queuePlot) queuePlot.setData(depths);
+  else if (depths[0].length > 0)
+    queuePlot = new uPlot(
+      {
+        width: Math.min(900, queueChart.clientWidth || 900),
+        height: 160,
+        series: [
+          {},
+          { label: 'waiting', stroke: '#bf8700', width: 2 },
+          { label: 'in flight', stroke: '#0969da', width: 2 },
+        ],
+      },
+      depths,
+      queueChart,
     );
   const q = view.status?.queue;
   const f = view.finished;
@@ -431,9 +466,13 @@ function renderFleet(): void {
     bars.push(bar);
     g.fillStyle = STATUS_COLOURS[job.status] ?? '#57606a';
     g.fillRect(bar.x, bar.y, bar.w, bar.h);
-    if (job.attempts > 1 && bar.w > 14) {
+    const marks = [
+      job.attempts > 1 ? `×${job.attempts}` : '',
+      job.invocations ? `↻${job.invocations}` : '',
+    ].filter(Boolean);
+    if (marks.length > 0 && bar.w > 16) {
       g.fillStyle = '#ffffff';
-      g.fillText(String(job.attempts), bar.x + 3, bar.y + 12);
+      g.fillText(marks.join(' '), bar.x + 3, bar.y + 12);
     }
   }
   g.fillStyle = '#57606a';
@@ -451,7 +490,7 @@ fleet.addEventListener('mousemove', (event) => {
   fleetTip.hidden = !hit;
   if (!hit) return;
   const j = hit.job;
-  fleetTip.textContent = `${j.key} ${j.status}${j.errorCode ? ` (${j.errorCode})` : ''}, ${j.attempts} attempt(s), ${ms(j.durationMs)}, ${usd(j.costMicros)}`;
+  fleetTip.textContent = `${j.key} ${j.status}${j.errorCode ? ` (${j.errorCode})` : ''}, ${j.attempts} attempt(s)${j.invocations ? ` over ${j.invocations} invocations` : ''}, ${ms(j.durationMs)}, ${usd(j.costMicros)}`;
   fleetTip.style.left = `${px + 12}px`;
   fleetTip.style.top = `${py + 12}px`;
 });
@@ -784,7 +823,11 @@ async function showJob(key: string): Promise<void> {
           ]
         : []),
       el('dt', {}, 'Attempts'),
-      el('dd', {}, `${r.attempts}, on ${r.worker ?? '-'}; ${ms(r.durationMs)} of work, ${usd(r.costMicros)}`),
+      el(
+        'dd',
+        { id: 'job-attempts' },
+        `${r.attempts}${r.invocations ? `, the last continued over ${r.invocations} invocations` : ''}, on ${r.worker ?? '-'}; ${ms(r.durationMs)} of work, ${usd(r.costMicros)}${r.model ? ` (${r.model})` : ''}`,
+      ),
       el('dt', {}, 'Timeline'),
       el(
         'dd',

@@ -19,15 +19,18 @@ export function createAgent(config: AgentConfig, wiring: AgentWiring = {}): Agen
     case 'simulate':
       return simulateAgent(config);
     case 'llm':
-      return lazyAgent('llm', () => import('./llm-wiring.js').then((m) => m.createLlmAgent(config, wiring)));
+      return lazyAgent('llm', config.model, () =>
+        import('./llm-wiring.js').then((m) => m.createLlmAgent(config, wiring)),
+      );
   }
 }
 
 /** An agent whose module is loaded when it first runs. */
-function lazyAgent(name: string, load: () => Promise<Agent>): Agent {
+function lazyAgent(name: string, model: string, load: () => Promise<Agent>): Agent {
   let loaded: Promise<Agent> | undefined;
   return {
     name,
+    model,
     async run(job, workspace, context) {
       loaded ??= load();
       return (await loaded).run(job, workspace, context);

@@ -54,6 +54,8 @@ export function decide(
     /** The run is stopping: a CANCELLED job goes back rather than fails. */
     readonly stopping: boolean;
     readonly workerId: string;
+    /** What the job's spend counts under (the agent's model or name). */
+    readonly model?: string;
   },
 ): Decision {
   const { message } = context;
@@ -90,6 +92,8 @@ export function decide(
       ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
       ...(!error && work.verdict ? { verdict: work.verdict } : {}),
       ...(!error && work.verification ? { verification: work.verification } : {}),
+      ...(context.model ? { model: context.model } : {}),
+      invocations: (message.continuation ?? 0) + 1,
     },
     ...(error ? { error } : {}),
   };

@@ -43,6 +43,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDeps): Prom
     maxReceiveCount: deps.maxReceiveCount,
     stopping: deps.signal?.aborted === true,
     workerId: deps.workerId,
+    model: agent.model ?? agent.name,
   });
   return attempt.end(decision, work);
 }

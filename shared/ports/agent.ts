@@ -54,6 +54,8 @@ export interface AgentResult {
 /** An agent works one job in its workspace. It throws FanoutError to fail the job. */
 export interface Agent {
   readonly name: string;
+  /** What its spend is counted under, per model: the model id (llm), else the agent's name. */
+  readonly model?: string;
   /**
    * The worst case of the agent's first reservation, if known before it starts: the
    * worker reserves it while it takes the lease, and the agent's first `reserve` of

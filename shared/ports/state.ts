@@ -76,6 +76,10 @@ export interface JobRecord {
   readonly verdict?: Verdict;
   /** One line of what the tests and the reviewer said (with the verdict), e.g. for the report. */
   readonly verification?: string;
+  /** The model (llm) or agent that did the finishing attempt: the dashboard's per-model spend. */
+  readonly model?: string;
+  /** Invocations the finishing attempt took: 1, or more when it continued from checkpoints. */
+  readonly invocations?: number;
   readonly registeredAt?: number;
   /** Set once the job's message reached the queue; a job without it was never sent. */
   readonly enqueuedAt?: number;
@@ -115,6 +119,8 @@ export interface JobOutcome {
   readonly costMicros: number;
   readonly verdict?: Verdict;
   readonly verification?: string;
+  readonly model?: string;
+  readonly invocations?: number;
   readonly errorCode?: ErrorCode;
   readonly errorMessage?: string;
 }

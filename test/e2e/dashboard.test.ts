@@ -151,6 +151,10 @@ describe.skipIf(!CHROMIUM)('fanout dashboard, in Chromium', () => {
         `speedup ${report.timing.speedup.toFixed(2)}x, efficiency ${(report.timing.efficiency * 100).toFixed(1)}%`,
       );
       expect(await text(page, '#jobs-count')).toBe('30 of 30 jobs');
+      // The spend by model: every job here was the simulate agent's.
+      expect(await text(page, '#budget-facts table:last-of-type tbody')).toBe(
+        `simulate${spentEnd.split(' ')[0]}`,
+      );
       await page.screenshot({ path: join(SHOTS, 'finished-run.png'), fullPage: true });
       expect((page as Page & { errors: string[] }).errors).toEqual([]);
     } finally {

@@ -215,7 +215,13 @@ describe('the bundled worker behind the IAM gate (the template is the only permi
       expect(await job('acme/api#200')).toMatchObject({ status: 'PENDING' });
     }
     await deliver(1, { remainingMs: 2500 });
-    expect(await job('acme/api#200')).toMatchObject({ status: 'DONE', attempts: 3, costMicros: 5000 });
+    expect(await job('acme/api#200')).toMatchObject({
+      status: 'DONE',
+      attempts: 3,
+      costMicros: 5000,
+      invocations: 3,
+      model: 'simulate',
+    });
     expect(aws.world.denied()).toEqual([]);
   });
 

@@ -25,11 +25,18 @@ const retryable = (code: 'AGENT_FAILED' | 'CANCELLED' | 'LEASE_LOST') =>
   new FanoutError(code, code, { retryable: true });
 
 describe('what becomes of a job after one attempt (a pure decision)', () => {
-  it('finishes DONE with the time of all its invocations', () => {
+  it('finishes DONE with the time of all its invocations, their count, and the model it counts under', () => {
     expect(decide(work(), { ...context, message: { ...message, workedMs: 1000 } })).toEqual({
       kind: 'finish',
-      outcome: { status: 'DONE', worker: 'worker-01', durationMs: 1500, costMicros: 10 },
+      outcome: { status: 'DONE', worker: 'worker-01', durationMs: 1500, costMicros: 10, invocations: 1 },
     });
+    expect(
+      decide(work(), {
+        ...context,
+        model: 'scripted:demo',
+        message: { ...message, continuation: 2, workedMs: 1000 },
+      }),
+    ).toMatchObject({ kind: 'finish', outcome: { invocations: 3, model: 'scripted:demo' } });
   });
 
   it('hands a checkpointed job on, counting continuations and stalls', () => {

@@ -238,6 +238,15 @@ export class DynamoJobLeases extends DynamoTable implements JobLeases {
     } else {
       remove += ', verdict';
     }
+    // Names that could be DynamoDB reserved words go through placeholders.
+    sets.push('#invocations = :invocations');
+    values[':invocations'] = outcome.invocations ?? 1;
+    if (outcome.model) {
+      sets.push('#model = :model');
+      values[':model'] = outcome.model.slice(0, 200);
+    } else {
+      remove += ', #model';
+    }
     if (outcome.verification) {
       sets.push('verification = :verification');
       // One line, bounded: the item stays far below DynamoDB's 400 KB.
@@ -254,6 +263,8 @@ export class DynamoJobLeases extends DynamoTable implements JobLeases {
     }
     const ok = await this.fencedUpdate(lease, `SET ${sets.join(', ')}${remove}`, values, {
       '#attempt': lease.owner,
+      '#invocations': 'invocations',
+      '#model': 'model',
     });
     return ok ? 'recorded' : 'lost';
   }
