@@ -4,7 +4,7 @@
  * The screenshots the README shows are taken here (docs/dashboard/).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ import { startDashboard } from '../../dashboard/server.js';
 import { DashboardSource, stateDirSignature } from '../../dashboard/source.js';
 import { embeddedDynamoClient } from '../../shared/adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../../shared/adapters/folder-workspace.js';
-import { fanout, ROOT } from '../support/cli.js';
+import { fanout, fanoutStack, ROOT, savedReport } from '../support/cli.js';
 import { startState } from '../support/engines.js';
 import { MemoryState } from '../support/memory-state.js';
 
@@ -130,17 +130,7 @@ describe.skipIf(!CHROMIUM)('fanout dashboard, in Chromium', () => {
         { timeout: 20_000 },
       );
       await page.waitForSelector('#finished-line');
-      const report = JSON.parse(
-        readFileSync(
-          join(
-            stateDir,
-            'runs',
-            JSON.parse(readFileSync(join(stateDir, 'current-run.json'), 'utf8')).runId,
-            'report.json',
-          ),
-          'utf8',
-        ),
-      );
+      const report = savedReport(stateDir);
       expect(Number(running)).toBeGreaterThan(0);
       expect(await text(page, '#card-done .value')).toBe(String(report.totals.DONE));
       expect(await text(page, '#card-failed .value')).toBe(String(report.totals.FAILED));
@@ -416,24 +406,14 @@ describe.skipIf(!CHROMIUM)('fanout dashboard, in Chromium', () => {
     const cloudFormation = mockClient(CloudFormationClient);
     const sqs = mockClient(SQSClient);
     try {
-      cloudFormation.on(DescribeStacksCommand).resolves({
-        Stacks: [
-          {
-            StackName: 'Fanout',
-            CreationTime: new Date(),
-            StackStatus: 'CREATE_COMPLETE',
-            Outputs: [
-              { OutputKey: 'QueueUrl', OutputValue: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs' },
-              {
-                OutputKey: 'DeadLetterQueueUrl',
-                OutputValue: 'https://sqs.us-east-1.amazonaws.com/123456789012/dlq',
-              },
-              { OutputKey: 'TableName', OutputValue: 'dash-stack-table' },
-              { OutputKey: 'BucketName', OutputValue: 'dash-bucket' },
-            ],
-          },
-        ],
-      });
+      cloudFormation.on(DescribeStacksCommand).resolves(
+        fanoutStack({
+          QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs',
+          DeadLetterQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/dlq',
+          TableName: 'dash-stack-table',
+          BucketName: 'dash-bucket',
+        }),
+      );
       sqs.on(GetQueueAttributesCommand).resolves({
         Attributes: { ApproximateNumberOfMessages: '4', ApproximateNumberOfMessagesNotVisible: '2' },
       });

@@ -16,6 +16,7 @@ import { dynamoState } from '../../shared/adapters/dynamo/index.js';
 import { embeddedDynamoClient } from '../../shared/adapters/embedded-dynamo.js';
 import { S3WorkspaceStore } from '../../shared/adapters/s3-workspace.js';
 import { type S3Fixture, startS3 } from '../support/aws-engines.js';
+import { fanoutStack } from '../support/cli.js';
 import { type StateFixture, startState } from '../support/engines.js';
 import { startFakeGitHub } from '../support/fake-github.js';
 
@@ -136,25 +137,15 @@ describe('fanout send --stack (SQS calls asserted, state on dynalite, workspaces
 
   const withFacts = (facts: Record<string, string>) => {
     cfn.reset();
-    cfn.on(DescribeStacksCommand, { StackName: 'Fanout' }).resolves({
-      Stacks: [
-        {
-          StackName: 'Fanout',
-          CreationTime: new Date(),
-          StackStatus: 'CREATE_COMPLETE',
-          Outputs: [
-            { OutputKey: 'QueueUrl', OutputValue: 'https://sqs.us-east-1.amazonaws.com/1/jobs' },
-            {
-              OutputKey: 'DeadLetterQueueUrl',
-              OutputValue: 'https://sqs.us-east-1.amazonaws.com/1/jobs-dlq',
-            },
-            { OutputKey: 'TableName', OutputValue: 'stack-table' },
-            { OutputKey: 'BucketName', OutputValue: 'stack-bucket' },
-            ...Object.entries(facts).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
-          ],
-        },
-      ],
-    });
+    cfn.on(DescribeStacksCommand, { StackName: 'Fanout' }).resolves(
+      fanoutStack({
+        QueueUrl: 'https://sqs.us-east-1.amazonaws.com/1/jobs',
+        DeadLetterQueueUrl: 'https://sqs.us-east-1.amazonaws.com/1/jobs-dlq',
+        TableName: 'stack-table',
+        BucketName: 'stack-bucket',
+        ...facts,
+      }),
+    );
   };
 
   it("gives a new run the stack's own budget (its BudgetUsd output) when --budget-usd is absent", async () => {

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { seededRandom } from '../../shared/domain/random.js';
 import type { WorkerEvent } from '../../shared/domain/worker.js';
 import type { Agent } from '../../shared/ports/agent.js';
 import { startS3 } from '../support/aws-engines.js';
+import { savedReport } from '../support/cli.js';
 import { withFaults } from '../support/faults.js';
 import { throttlingFront } from '../support/throttling-front.js';
 import {
@@ -351,17 +352,7 @@ describe('scenarios: the invariants under fire', () => {
       expect(output).toMatch(/incomplete/);
       const second = await promisify(execFile)(process.execPath, args, { cwd: ROOT, timeout: 60_000 });
       expect(second.stdout).toMatch(/done 8 {2}failed 0/);
-      const report = JSON.parse(
-        readFileSync(
-          join(
-            stateDir,
-            'runs',
-            JSON.parse(readFileSync(join(stateDir, 'current-run.json'), 'utf8')).runId,
-            'report.json',
-          ),
-          'utf8',
-        ),
-      );
+      const report = savedReport(stateDir);
       expect(
         report.jobs.every(
           (j: { attempts: number; status: string }) => j.status === 'DONE' && j.attempts === 1,
