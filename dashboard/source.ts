@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { snapshot } from '../cli/status-command.js';
 import type { Target } from '../cli/targets.js';
 import { FanoutError } from '../shared/domain/errors.js';
 import { ISSUE_BODY_FILE, JOB_MESSAGE_FILE, prefixForKey } from '../shared/domain/job.js';
 import { reportFromState } from '../shared/domain/report.js';
+import { buildStatus } from '../shared/domain/status.js';
 import { liveRun, statePath } from '../shared/local/state-dir.js';
 import {
   budgetView,
@@ -106,11 +106,21 @@ export class DashboardSource {
       const run = await target.state.getRun(id);
       if (!run) throw new FanoutError('INVALID_INPUT', `run "${id}" does not exist in ${target.description}`);
       const listed = target.keepsMessages;
-      const [status, records, letters] = await Promise.all([
-        snapshot(target, id),
+      // The jobs are read once, for the status and the rows (on AWS every read costs).
+      const [records, slots, depths, letters] = await Promise.all([
         target.state.listJobs(id),
+        target.state.listSlots(),
+        target.queue.depth(),
         listed ? target.queue.deadLetters() : Promise.resolve([]),
       ]);
+      const status = buildStatus({
+        run,
+        jobs: records,
+        slots,
+        queue: depths,
+        now: Date.now(),
+        ...(target.running === undefined ? {} : { running: target.running }),
+      });
       const rows = jobRows(records);
       const version = versionOf(rows);
       this.jobs.set(id, { version, rows });
