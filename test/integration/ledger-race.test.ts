@@ -11,11 +11,14 @@ afterAll(async () => {
 });
 
 describe('the sharded ledger raced by 200 workers on dynalite, with crashes at its writes', () => {
-  // One retry: on 2026-11-30 this race hung past its 180 s twice in about a dozen runs (a
-  // run usually takes 18-30 s) and did not in 7 runs made to catch it: a liveness problem
-  // under some interleaving, open (the stop's note). Every run still checks every invariant.
+  // Its time has a heavy tail, not a hang: 44 runs alone on 2026-11-30 took 17-74 s (most
+  // 17-30 s), their attempts growing with the time (679 typical, 2,912 in the 74 s run): near
+  // the budget's end 200 workers wait for the last credit and go back to the queue at their
+  // 2 s deadline, again and again, until the credit settles where one can take it. Under the
+  // rest of the suite on 2 cores that tail passed 180 s twice. 300 s and one retry; every
+  // run still checks every invariant.
   it('never goes over the budget, closes every reservation, and its totals are the job records', {
-    timeout: 180_000,
+    timeout: 300_000,
     retry: 1,
   }, async () => {
     const worst = 1_000;
