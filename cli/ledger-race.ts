@@ -89,7 +89,8 @@ export async function raceLedger(options: LedgerRaceOptions): Promise<LedgerRace
   const random = seededRandom(options.seed, 'ledger-race');
   const clients: DynamoDBClient[] = [];
   const client = () => {
-    const made = embeddedDynamoClient(options.endpoint, 8);
+    // A request the engine never answers would hold its worker, and the race, forever.
+    const made = embeddedDynamoClient(options.endpoint, 8, undefined, 10_000);
     clients.push(made);
     return made;
   };
@@ -173,9 +174,10 @@ export async function raceLedger(options: LedgerRaceOptions): Promise<LedgerRace
     }
   })();
 
-  const worker = async (w: number) => {
+  const worker = async (w: number, phases: Map<number, string>) => {
     const ledger = new DynamoRunLedger({ tableName, client: workerClient() });
     for (let job = queue.shift(); job !== undefined; job = queue.shift()) {
+      phases.set(w, 'working');
       const holder = { runId, jobKey: job, owner: `w${w}-a${++attempts}` };
       const spend = new AttemptLedger(ledger, holder, Date.now);
       // A wait for room in the budget ends, as at a worker's deadline: the job goes back to the
@@ -188,6 +190,7 @@ export async function raceLedger(options: LedgerRaceOptions): Promise<LedgerRace
         // A takeover: what earlier attempts at this job left open is charged to it, in full.
         // The job's record takes each amount as soon as the ledger confirmed it.
         const record = (micros: number) => jobCost.set(job, (jobCost.get(job) ?? 0) + micros);
+        phases.set(w, 'reclaiming');
         if (jobCost.has(job)) record(await reclaimAbandoned(ledger, holder, Date.now(), 0, silent));
         else jobCost.set(job, 0);
         let recorded = 0;
@@ -195,6 +198,7 @@ export async function raceLedger(options: LedgerRaceOptions): Promise<LedgerRace
         for (let call = 0; call < options.callsPerJob; call++) {
           let reservation: Awaited<ReturnType<AttemptLedger['reserve']>>;
           try {
+            phases.set(w, 'reserving');
             reservation = await spend.reserve(options.worstMicros);
           } catch (error) {
             if (error instanceof FanoutError && error.code === 'BUDGET_EXHAUSTED') {
@@ -203,7 +207,9 @@ export async function raceLedger(options: LedgerRaceOptions): Promise<LedgerRace
             }
             throw error;
           }
+          phases.set(w, 'settling');
           await reservation.settle(Math.round(options.worstMicros * (0.3 + 0.7 * random())));
+          phases.set(w, 'confirming');
           const confirmed = await spend.confirmedMicros();
           record(confirmed - recorded);
           recorded = confirmed;
@@ -218,10 +224,40 @@ export async function raceLedger(options: LedgerRaceOptions): Promise<LedgerRace
         clearTimeout(timer);
       }
     }
+    phases.delete(w);
   };
+  // A race that stops moving (no attempt begun and no ledger write for 30 s) is reported with
+  // what its workers were doing, rather than left to hang.
+  const phases = new Map<number, string>();
+  let stall: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    let last = '';
+    let since = Date.now();
+    stall = setInterval(() => {
+      const now = `${attempts}/${ledgerWrites}`;
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+        return;
+      }
+      if (Date.now() - since < 30_000) return;
+      const doing = new Map<string, number>();
+      for (const phase of phases.values()) doing.set(phase, (doing.get(phase) ?? 0) + 1);
+      reject(
+        new Error(
+          `the ledger race stopped moving for 30 s: ${attempts} attempts, ${ledgerWrites} writes, ${queue.length} jobs queued, ` +
+            `done ${done}, refused ${refused}; workers: ${[...doing].map(([p, n]) => `${n} ${p}`).join(', ') || 'none'}`,
+        ),
+      );
+    }, 1000);
+  });
   try {
-    await Promise.all(Array.from({ length: options.workers }, (_, w) => worker(w)));
+    await Promise.race([
+      Promise.all(Array.from({ length: options.workers }, (_, w) => worker(w, phases))),
+      stalled,
+    ]);
   } finally {
+    clearInterval(stall);
     working = false;
     await sampler;
   }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import dynalite from 'dynalite';
 
 export interface EmbeddedDynamo {
@@ -181,6 +182,8 @@ export function embeddedDynamoClient(
   endpoint: string,
   maxAttempts = 5,
   channel?: (request: EngineRequest) => Promise<EngineReply>,
+  /** A request with no answer after this long fails, and the SDK tries it again. @default none */
+  requestTimeoutMs?: number,
 ): DynamoDBClient {
   return new DynamoDBClient({
     endpoint,
@@ -192,6 +195,8 @@ export function embeddedDynamoClient(
       ? {
           requestHandler: channelRequestHandler(channel) as unknown as DynamoDBClientConfig['requestHandler'],
         }
-      : {}),
+      : requestTimeoutMs
+        ? { requestHandler: new NodeHttpHandler({ requestTimeout: requestTimeoutMs }) }
+        : {}),
   });
 }
