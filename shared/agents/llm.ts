@@ -271,10 +271,7 @@ export function llmAgent(options: LlmAgentOptions): Agent {
         state.review ??= { messages: [], steps: 0, round: -1 };
         const conversation = state.review;
         if (conversation.round !== revision) {
-          await writeOutputs(workspace, state);
-          const diff = Buffer.from((await workspace.read('agent/diff.patch')) ?? new Uint8Array()).toString(
-            'utf8',
-          );
+          const diff = await diffOf(workspace, state);
           const judged = judge(state.tests?.baseline, state.tests?.after);
           tellUser(
             conversation.messages,
@@ -448,10 +445,14 @@ async function writeOutputs(workspace: Workspace, state: Checkpoint): Promise<vo
   await workspace.write('agent/transcript.json', JSON.stringify(state.messages, null, 2));
   if (state.review)
     await workspace.write('agent/review-transcript.json', JSON.stringify(state.review.messages, null, 2));
-  const changed = Object.keys(state.originals).sort();
-  await workspace.write('agent/changed-files.txt', changed.join('\n'));
+  await workspace.write('agent/changed-files.txt', Object.keys(state.originals).sort().join('\n'));
+  await workspace.write('agent/diff.patch', await diffOf(workspace, state));
+}
+
+/** The unified diff of every file the agent (or its commands) changed, against its original. */
+async function diffOf(workspace: Workspace, state: Checkpoint): Promise<string> {
   let patch = '';
-  for (const path of changed) {
+  for (const path of Object.keys(state.originals).sort()) {
     const before = state.originals[path] ?? '';
     const now = await workspace.read(`${REPO_DIR}/${path}`);
     const after = now ? Buffer.from(now).toString('utf8') : '';
@@ -465,5 +466,5 @@ async function writeOutputs(workspace: Workspace, state: Checkpoint): Promise<vo
       { context: 3 },
     ).replace(/^=+\n/, '');
   }
-  await workspace.write('agent/diff.patch', patch);
+  return patch;
 }
