@@ -1,4 +1,4 @@
-import { parseJobKey } from '../shared/domain/job.js';
+import { jobKey, parseJobKey, parseJobMessage } from '../shared/domain/job.js';
 import type { RunReport } from '../shared/domain/report.js';
 import type { StatusSnapshot } from '../shared/domain/status.js';
 import type { DeadLetter } from '../shared/ports/queue.js';
@@ -208,24 +208,19 @@ export function finishedFigures(report: RunReport): DashboardView['finished'] {
 }
 
 export function deadLetterRows(letters: readonly DeadLetter[], runId: string | undefined): DeadLetterRow[] {
-  return letters
-    .map((letter) => {
-      let job: { runId?: string; issue?: { repo?: string; number?: number } } = {};
-      try {
-        job = JSON.parse(letter.body) as typeof job;
-      } catch {
-        // not a job: a poison message, shown as it is
-      }
-      return {
-        id: letter.id,
-        ...(job.issue?.repo ? { jobKey: `${job.issue.repo}#${job.issue.number}` } : {}),
-        runId: job.runId,
-        code: letter.code,
-        reason: letter.reason,
-        at: letter.at,
-        receiveCount: letter.receiveCount,
-      };
-    })
-    .filter((row) => runId === undefined || row.runId === undefined || row.runId === runId)
-    .map(({ runId: _run, ...row }) => row);
+  const rows: DeadLetterRow[] = [];
+  for (const letter of letters) {
+    // The report's reading of a dead letter: a job's message names its run; a poison one is shown as it is.
+    const parsed = parseJobMessage(letter.body);
+    if (parsed.ok && runId !== undefined && parsed.message.runId !== runId) continue;
+    rows.push({
+      id: letter.id,
+      ...(parsed.ok ? { jobKey: jobKey(parsed.message.issue) } : {}),
+      code: letter.code,
+      reason: letter.reason,
+      at: letter.at,
+      receiveCount: letter.receiveCount,
+    });
+  }
+  return rows;
 }
