@@ -4,7 +4,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fanout, ROOT } from '../support/cli.js';
+import { demoRun, fanout, ROOT } from '../support/cli.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -106,21 +106,7 @@ describe('fanout command line', () => {
 
   it('runs the llm agent offline on the scripted demo model, with its cost per job (--sandbox none: it runs nothing)', () => {
     const stateDir = join(dir, 'llm');
-    const result = fanout(
-      'run',
-      '--agent',
-      'llm',
-      '--model',
-      'scripted:demo',
-      '--sandbox',
-      'none',
-      '--mock-issues',
-      '2',
-      '--workers',
-      '2',
-      '--state-dir',
-      stateDir,
-    );
+    const result = demoRun(stateDir, '--sandbox', 'none');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/worker-0[12] DONE mock\/backlog#1 \d+ms \$0\.0093/);
     expect(result.stdout).toMatch(/done 2 {2}failed 0/);
@@ -134,19 +120,7 @@ describe('fanout command line', () => {
 
   it("by default the demo runs in the sandbox (auto): names the isolation, runs the demo repository's failing test before and after, and ends each job verified", () => {
     const stateDir = join(dir, 'llm-sandbox');
-    const result = fanout(
-      'run',
-      '--agent',
-      'llm',
-      '--model',
-      'scripted:demo',
-      '--mock-issues',
-      '2',
-      '--workers',
-      '2',
-      '--state-dir',
-      stateDir,
-    );
+    const result = demoRun(stateDir);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^Sandbox \(--sandbox auto\): (full|network|no) isolation/m);
     expect(result.stdout).toMatch(/mock\/backlog#1 +DONE \(verified\)/);

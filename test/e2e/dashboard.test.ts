@@ -20,7 +20,7 @@ import { startDashboard } from '../../dashboard/server.js';
 import { DashboardSource, stateDirSignature } from '../../dashboard/source.js';
 import { embeddedDynamoClient } from '../../shared/adapters/embedded-dynamo.js';
 import { FolderWorkspaceStore } from '../../shared/adapters/folder-workspace.js';
-import { fanout, fanoutStack, ROOT, savedReport } from '../support/cli.js';
+import { demoRun, fanout, fanoutStack, ROOT, savedReport } from '../support/cli.js';
 import { startState } from '../support/engines.js';
 import { MemoryState } from '../support/memory-state.js';
 
@@ -155,21 +155,7 @@ describe.skipIf(!CHROMIUM)('fanout dashboard, in Chromium', () => {
 
   it("shows a job of the scripted llm agent: its transcript's tool calls, its diff, its verification", async () => {
     const stateDir = join(dir, 'llm');
-    expect(
-      fanout(
-        'run',
-        '--agent',
-        'llm',
-        '--model',
-        'scripted:demo',
-        '--mock-issues',
-        '2',
-        '--workers',
-        '2',
-        '--state-dir',
-        stateDir,
-      ).code,
-    ).toBe(0);
+    expect(demoRun(stateDir).code).toBe(0);
     const dashboard = await localDashboard(stateDir);
     try {
       const page = await newPage(`${dashboard.url}#job=${encodeURIComponent('mock/backlog#1')}`);

@@ -33,3 +33,20 @@ export function fanoutStack(outputs: Record<string, string>) {
     ],
   };
 }
+
+/** `fanout run` of the offline llm demo: two mock issues on two workers, in `stateDir`. */
+export const demoRun = (stateDir: string, ...more: string[]) =>
+  fanout(
+    'run',
+    '--agent',
+    'llm',
+    '--model',
+    'scripted:demo',
+    '--mock-issues',
+    '2',
+    '--workers',
+    '2',
+    '--state-dir',
+    stateDir,
+    ...more,
+  );
